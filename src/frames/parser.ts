@@ -1,0 +1,389 @@
+/**
+ * The passive RFC 6455 frame tap: one per direction of a tunnel. It walks the bytes as they
+ * pass, tells its sink which bytes may be forwarded now, and never buffers a data payload.
+ *
+ * What it holds back, and why:
+ * - an incomplete frame header (at most 14 bytes), so that whatever is forwarded always ends
+ *   either inside a payload or at a frame boundary: the proxy can then inject a control frame
+ *   at a boundary, or refuse a frame whose header breaks a limit before any of it is sent;
+ * - a whole control frame (at most 139 bytes) when it straddles chunks, so that the sink can
+ *   read its payload (the close code, a ping nonce) and decide to drop it (the proxy's own
+ *   pongs are cut out of the stream).
+ *
+ * A malformed stream is reported as violations and the bytes keep flowing: the endpoints decide
+ * (SPEC §6). Where the framing itself is lost (reserved opcode, absurd length), the tap stops
+ * parsing that direction and forwards everything as it comes.
+ */
+import { MAX_CONTROL_PAYLOAD, MAX_HEADER_BYTES, Opcode, type Violation, isValidCloseCode } from './constants.js';
+
+export interface FrameSink {
+  /** Bytes that may be written to the other side now, in order. */
+  forward(buf: Buffer): void;
+  /** A data message completed: its opcode (1 text, 2 binary) and payload bytes over all its frames. */
+  message(opcode: number, size: number): void;
+  /**
+   * A whole control frame (payload ≤ 125 bytes) was read; `payload` is unmasked and only valid
+   * during the call. Return false to drop the frame instead of forwarding it.
+   */
+  control(opcode: number, payload: Buffer): boolean;
+  violation(kind: Violation): void;
+  /** A data frame would take the message past `maxMessageBytes`; nothing of it was forwarded. */
+  tooBig(): void;
+}
+
+export interface ParserOptions {
+  /** Frames in this direction must be masked (client → backend) or must not be (backend → client). */
+  readonly masked: boolean;
+  /** permessage-deflate was negotiated: RSV1 is legal on the first frame of a data message. */
+  readonly rsv1: boolean;
+  /** An extension other than permessage-deflate was negotiated: RSV bits are not ours to judge. */
+  readonly otherExtensions: boolean;
+  /** 0 = unlimited. Checked against the declared lengths, before the frame is forwarded. */
+  readonly maxMessageBytes: number;
+}
+
+const S_HEADER = 0;
+const S_PAYLOAD = 1;
+const S_CONTROL = 2;
+/** Framing lost: forward everything as it comes. */
+const S_STOPPED = 3;
+/** A limit refused a frame: forward nothing more (the tunnel is closing this direction). */
+const S_DISCARD = 4;
+
+/** 2^53: beyond it a JS number is no longer exact; `ws` refuses such lengths too. */
+const MAX_SAFE_HI = 0x1fffff;
+
+export class FrameParser {
+  #state = S_HEADER;
+  /** Header bytes held while a header straddles chunks. */
+  readonly #hdr = Buffer.allocUnsafe(MAX_HEADER_BYTES);
+  #hdrHave = 0;
+  /** Payload bytes of the current frame still to pass. */
+  #remaining = 0;
+  /** The frame whose payload is passing is a data frame (not an oversized control frame). */
+  #inData = false;
+  /** A control frame being assembled across chunks. */
+  #ctrl: Buffer | null = null;
+  #ctrlHave = 0;
+  #ctrlHeaderLen = 0;
+  #ctrlOpcode = 0;
+  /** Open data message: its opcode (0 = none), accumulated payload bytes, final frame seen. */
+  #msgOpcode = 0;
+  #msgSize = 0;
+  #msgFin = false;
+  /** Frames to emit at the next frame boundary. */
+  #pending: Buffer[] | null = null;
+  /** The chunk being pushed, and where its not-yet-forwarded bytes start. */
+  #chunk: Buffer = EMPTY;
+  #from = 0;
+
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly opts: ParserOptions,
+  ) {}
+
+  /**
+   * True when the bytes forwarded so far end at a frame boundary, so a frame may be written
+   * after them. A held header or control frame counts: none of it has been forwarded yet.
+   */
+  get atBoundary(): boolean {
+    const s = this.#state;
+    // S_DISCARD is entered only at a boundary, and nothing is forwarded after it.
+    return s === S_HEADER || s === S_CONTROL || s === S_DISCARD;
+  }
+
+  /** True when the other side has received part of a frame it will never see the end of. */
+  get midFrame(): boolean {
+    return this.#state === S_PAYLOAD || this.#state === S_STOPPED;
+  }
+
+  /** A data message has begun and its final frame has not been seen. */
+  get inMessage(): boolean {
+    return this.#msgOpcode !== 0;
+  }
+
+  /** Parsing gave up on this direction (framing lost, or a limit refused a frame). */
+  get stopped(): boolean {
+    return this.#state >= S_STOPPED;
+  }
+
+  /**
+   * Queue a frame to be forwarded at the next boundary. Returns true when the stream is at a
+   * boundary now and the caller should write `frame` itself, right away.
+   */
+  inject(frame: Buffer): boolean {
+    if (this.atBoundary) return true;
+    if (this.#state === S_PAYLOAD) (this.#pending ??= []).push(frame);
+    return false;
+  }
+
+  /** Feed the next chunk read from the source socket. */
+  push(chunk: Buffer): void {
+    const state0 = this.#state;
+    if (state0 === S_STOPPED) return this.sink.forward(chunk);
+    if (state0 === S_DISCARD) return;
+    const len = chunk.length;
+    this.#chunk = chunk;
+    this.#from = 0;
+    let pos = 0;
+    while (pos < len) {
+      switch (this.#state) {
+        case S_PAYLOAD: {
+          const avail = len - pos;
+          if (avail < this.#remaining) {
+            this.#remaining -= avail;
+            pos = len;
+          } else {
+            pos += this.#remaining;
+            this.#remaining = 0;
+            this.#state = S_HEADER;
+            if (this.#inData) this.#dataFrameEnd();
+          }
+          break;
+        }
+        case S_CONTROL: {
+          const ctrl = this.#ctrl!;
+          const n = Math.min(ctrl.length - this.#ctrlHave, len - pos);
+          chunk.copy(ctrl, this.#ctrlHave, pos, pos + n);
+          this.#ctrlHave += n;
+          pos += n;
+          this.#from = pos;
+          if (this.#ctrlHave === ctrl.length) this.#controlAssembled();
+          break;
+        }
+        case S_HEADER: {
+          if (this.#pending !== null) {
+            this.#emit(pos);
+            this.#flushPending();
+          }
+          if (this.#hdrHave === 0) {
+            const size = headerSize(chunk[pos + 1], len - pos);
+            if (size === 0 || len - pos < size) {
+              // Incomplete header: forward what precedes it and hold its bytes.
+              this.#emit(pos);
+              chunk.copy(this.#hdr, 0, pos, len);
+              this.#hdrHave = len - pos;
+              pos = len;
+              this.#from = len;
+              break;
+            }
+            pos = this.#header(chunk, pos, size, true);
+          } else {
+            // Complete a held header (the chunk starts with its missing bytes).
+            const need = headerSize(this.#hdrHave >= 2 ? this.#hdr[1] : chunk[pos], MAX_HEADER_BYTES);
+            const take = Math.min(need - this.#hdrHave, len - pos);
+            chunk.copy(this.#hdr, this.#hdrHave, pos, pos + take);
+            this.#hdrHave += take;
+            pos += take;
+            this.#from = pos;
+            if (this.#hdrHave < need) break;
+            this.#hdrHave = 0;
+            this.#header(Buffer.from(this.#hdr.subarray(0, need)), 0, need, false);
+          }
+          break;
+        }
+        case S_STOPPED:
+          pos = len;
+          break;
+        default:
+          // S_DISCARD
+          this.#chunk = EMPTY;
+          return;
+      }
+    }
+    this.#emit(len);
+    this.#chunk = EMPTY;
+    if (this.#pending !== null && this.atBoundary) this.#flushPending();
+  }
+
+  /** Forward this chunk's unforwarded bytes up to `upTo`. */
+  #emit(upTo: number): void {
+    const from = this.#from;
+    if (from < upTo) {
+      const c = this.#chunk;
+      this.sink.forward(from === 0 && upTo === c.length ? c : c.subarray(from, upTo));
+      this.#from = upTo;
+    }
+  }
+
+  /**
+   * Handle a complete header at `buf[start..start+size)`. `inChunk`: `buf` is the current chunk
+   * (bytes after the header follow in it); otherwise `buf` is a held header whose bytes have not
+   * been forwarded and the payload follows in the current chunk at `#from`.
+   * Returns the chunk position after the header (meaningful when `inChunk`).
+   */
+  #header(buf: Buffer, start: number, size: number, inChunk: boolean): number {
+    const b0 = buf[start]!;
+    const b1 = buf[start + 1]!;
+    const fin = (b0 & 0x80) !== 0;
+    const rsv = b0 & 0x70;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    let length = b1 & 0x7f;
+    const sink = this.sink;
+    const after = start + size;
+
+    if (length === 126) {
+      length = buf.readUInt16BE(start + 2);
+      // "the minimal number of bytes MUST be used to encode the length" (§5.2)
+      if (length < 126) sink.violation('non_minimal_length');
+    } else if (length === 127) {
+      const hi = buf.readUInt32BE(start + 2);
+      // "the most significant bit MUST be 0" (§5.2); beyond 2^53 we cannot count exactly.
+      if (hi > MAX_SAFE_HI) {
+        sink.violation('length_too_large');
+        return this.#stop(buf, inChunk, after);
+      }
+      length = hi * 0x1_0000_0000 + buf.readUInt32BE(start + 6);
+      if (length <= 0xffff) sink.violation('non_minimal_length');
+    }
+
+    if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) {
+      // "If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket
+      // Connection_" (§5.2): whatever follows is not framing we can follow.
+      sink.violation('reserved_opcode');
+      return this.#stop(buf, inChunk, after);
+    }
+    // "A client MUST mask all frames that it sends to the server … A server MUST NOT mask any
+    // frames that it sends to the client." (§5.1)
+    if (masked !== this.opts.masked) sink.violation(masked ? 'mask_forbidden' : 'mask_required');
+    const isControl = opcode >= 0x8;
+    if (rsv !== 0 && !this.opts.otherExtensions) {
+      // RSV1 is the "Per-Message Compressed" bit: legal only on the first frame of a data
+      // message when permessage-deflate was negotiated (RFC 7692 §6).
+      if (!(rsv === 0x40 && this.opts.rsv1 && !isControl && opcode !== Opcode.Continuation)) {
+        sink.violation('reserved_bits');
+      }
+    }
+
+    if (isControl) {
+      // "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented." (§5.5)
+      if (!fin) sink.violation('fragmented_control');
+      if (length > MAX_CONTROL_PAYLOAD) {
+        sink.violation('control_too_long');
+        // Its length is still known, so framing holds: let it pass like a payload.
+        if (!inChunk) sink.forward(buf);
+        return this.#payload(length, false, after);
+      }
+      const frameLen = size + length;
+      if (inChunk) {
+        if (buf.length - start >= frameLen) {
+          // The whole control frame is in this chunk: decide on it in place.
+          if (!this.#control(opcode, buf, start + size, length, masked ? start + size - 4 : -1)) {
+            this.#emit(start);
+            this.#from = start + frameLen;
+          }
+          return start + frameLen;
+        }
+        this.#emit(start);
+      }
+      // Assemble it; nothing of it is forwarded until it is whole.
+      const ctrl = Buffer.allocUnsafe(frameLen);
+      const have = inChunk ? buf.length - start : size;
+      buf.copy(ctrl, 0, start, start + have);
+      this.#ctrl = ctrl;
+      this.#ctrlHave = have;
+      this.#ctrlHeaderLen = size;
+      this.#ctrlOpcode = opcode;
+      this.#state = S_CONTROL;
+      if (inChunk) this.#from = buf.length;
+      if (have === frameLen) this.#controlAssembled();
+      return inChunk ? buf.length : after;
+    }
+
+    if (opcode === Opcode.Continuation) {
+      if (this.#msgOpcode === 0) sink.violation('unexpected_continuation');
+    } else {
+      if (this.#msgOpcode !== 0) sink.violation('incomplete_message');
+      this.#msgOpcode = opcode;
+      this.#msgSize = 0;
+    }
+    const max = this.opts.maxMessageBytes;
+    if (max > 0 && this.#msgSize + length > max) {
+      // Refuse the frame before any of it is sent (SPEC: decided from the frame header).
+      if (inChunk) this.#emit(start);
+      this.#from = this.#chunk.length;
+      this.#state = S_DISCARD;
+      this.#pending = null;
+      sink.tooBig();
+      return this.#chunk.length;
+    }
+    this.#msgSize += length;
+    this.#msgFin = fin;
+    if (!inChunk) sink.forward(buf);
+    return this.#payload(length, true, after);
+  }
+
+  #payload(length: number, data: boolean, after: number): number {
+    this.#inData = data;
+    if (length === 0) {
+      if (data) this.#dataFrameEnd();
+    } else {
+      this.#remaining = length;
+      this.#state = S_PAYLOAD;
+    }
+    return after;
+  }
+
+  #dataFrameEnd(): void {
+    if (this.#msgFin) {
+      const op = this.#msgOpcode;
+      this.#msgOpcode = 0;
+      if (op !== 0) this.sink.message(op, this.#msgSize);
+    }
+  }
+
+  #controlAssembled(): void {
+    const ctrl = this.#ctrl!;
+    const h = this.#ctrlHeaderLen;
+    this.#ctrl = null;
+    this.#state = S_HEADER;
+    const maskAt = (ctrl[1]! & 0x80) !== 0 ? h - 4 : -1;
+    if (this.#control(this.#ctrlOpcode, ctrl, h, ctrl.length - h, maskAt)) this.sink.forward(ctrl);
+  }
+
+  /** Unmask (when needed) a control frame's payload and hand it to the sink. */
+  #control(opcode: number, buf: Buffer, at: number, length: number, maskAt: number): boolean {
+    let p: Buffer;
+    if (maskAt >= 0 && length > 0) {
+      p = Buffer.allocUnsafe(length);
+      for (let i = 0; i < length; i++) p[i] = buf[at + i]! ^ buf[maskAt + (i & 3)]!;
+    } else {
+      p = buf.subarray(at, at + length);
+    }
+    if (opcode === Opcode.Close) {
+      // "If there is a body, the first two bytes of the body MUST be a 2-byte unsigned integer
+      // … representing a status code" (§5.5.1): a 1-byte body is invalid.
+      if (length === 1) this.sink.violation('bad_close_payload');
+      else if (length >= 2 && !isValidCloseCode(p.readUInt16BE(0))) this.sink.violation('invalid_close_code');
+    }
+    return this.sink.control(opcode, p);
+  }
+
+  /** Framing is lost: forward the header (if held) and everything after it, unparsed. */
+  #stop(buf: Buffer, inChunk: boolean, after: number): number {
+    this.#state = S_STOPPED;
+    this.#msgOpcode = 0;
+    this.#pending = null;
+    if (!inChunk) this.sink.forward(buf);
+    return inChunk ? this.#chunk.length : after;
+  }
+
+  #flushPending(): void {
+    const list = this.#pending!;
+    this.#pending = null;
+    for (const f of list) this.sink.forward(f);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Size of a frame header from its second byte (undefined when not yet read) — 0 when unknown or
+ * when fewer than 2 bytes are available (`avail`).
+ */
+function headerSize(b1: number | undefined, avail: number): number {
+  if (b1 === undefined || avail < 2) return 0;
+  const len7 = b1 & 0x7f;
+  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (b1 & 0x80 ? 4 : 0);
+}

@@ -1,0 +1,413 @@
+/**
+ * The proxy listener: every upgrade goes through handshake check → route → pick → dial →
+ * validate 101 → tunnel; plain HTTP requests that match a route go to a backend through
+ * `http-proxy`. Owns the live-session registry, the connection limits and the drain.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Socket, AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import httpProxy from 'http-proxy';
+import type { Config, RouteConfig } from '../config/types.js';
+import type { EventHub } from '../events.js';
+import type { Logger } from '../log.js';
+import { ProxyError, ERRORS } from '../errors.js';
+import { Router } from '../routing/router.js';
+import { Pool } from '../balance/pool.js';
+import type { Backend } from '../balance/backend.js';
+import { checkClientHandshake, upstreamHeaders, type ClientHandshake } from './handshake.js';
+import { dial, type DialOutcome } from './dial.js';
+import { rejectUpgrade } from './reject.js';
+import { relayRefusal, write101 } from './respond.js';
+import { Session } from './tunnel.js';
+import { TrustedProxies, unmapV4 } from './client-ip.js';
+import type { CoreSnapshot } from '../snapshot.js';
+
+export interface ProxyServerOptions {
+  readonly config: Config;
+  readonly hub: EventHub;
+  readonly logger: Logger;
+}
+
+/** Bytes a client may send after its upgrade request before the 101 (held, not forwarded). */
+const MAX_EARLY_BYTES = 64 * 1024;
+
+export class ProxyServer {
+  #config: Config;
+  #router: Router;
+  #pools = new Map<string, Pool>();
+  #trusted: TrustedProxies;
+  readonly #hub: EventHub;
+  readonly #logger: Logger;
+  readonly #server: http.Server;
+  readonly #httpProxy: httpProxy;
+  readonly #sessions = new Set<Session>();
+  /** Upgrades between request and answer. */
+  #pending = 0;
+  readonly #perIp = new Map<string, number>();
+  #nextId = 1;
+  #draining = false;
+  #listening = false;
+  readonly #startedAt = performance.now();
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(o: ProxyServerOptions) {
+    this.#config = o.config;
+    this.#hub = o.hub;
+    this.#logger = o.logger;
+    this.#router = new Router(o.config.routes);
+    this.#trusted = new TrustedProxies(o.config.trusted_proxies);
+    this.#buildPools(o.config);
+    const tls = o.config.listen.tls;
+    const serverOpts: http.ServerOptions = {
+      maxHeaderSize: o.config.limits.max_header_bytes,
+      headersTimeout: o.config.timeouts.request_head,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1000, o.config.timeouts.request_head),
+      keepAliveTimeout: 5000,
+    };
+    this.#server = tls
+      ? https.createServer({ ...serverOpts, cert: readFileSync(tls.cert), key: readFileSync(tls.key), ALPNProtocols: ['http/1.1'] })
+      : http.createServer(serverOpts);
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // Node answers 400/408/431 itself only if we do not listen; keep its statuses.
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      rejectUpgrade(socket, status, status === 431 ? 'request head too large' : status === 408 ? 'request head too slow' : 'bad request');
+    });
+    this.#httpProxy = httpProxy.createProxyServer({ ws: false, xfwd: false, proxyTimeout: o.config.timeouts.handshake });
+    this.#httpProxy.on('error', (err, _req, res) => {
+      const r = res as ServerResponse | Socket;
+      if ('writeHead' in r && !r.headersSent) {
+        r.writeHead(502, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+        r.end(`${ERRORS.backend_error.text}: ${(err as NodeJS.ErrnoException).code ?? err.message}\n`);
+      } else {
+        r.destroy();
+      }
+    });
+  }
+
+  #buildPools(config: Config): void {
+    const next = new Map<string, Pool>();
+    for (const [name, pc] of Object.entries(config.backends)) next.set(name, new Pool(pc, this.#pools.get(name)));
+    this.#pools = next;
+  }
+
+  /** Bind the listener. Rejects with the OS error (EADDRINUSE…) on failure. */
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.#config.listen;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError);
+        this.#server.on('error', (err) => this.#logger.error({ err: err.message }, 'listener error'));
+        this.#listening = true;
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  address(): AddressInfo | null {
+    return this.#server.address() as AddressInfo | null;
+  }
+
+  /** Apply a new config to new sessions; open sessions keep their backends to their end. */
+  reload(config: Config): void {
+    this.#config = config;
+    this.#router = new Router(config.routes);
+    this.#trusted = new TrustedProxies(config.trusted_proxies);
+    this.#buildPools(config);
+  }
+
+  get pools(): ReadonlyMap<string, Pool> {
+    return this.#pools;
+  }
+
+  get activeSessions(): number {
+    return this.#sessions.size;
+  }
+
+  get pendingHandshakes(): number {
+    return this.#pending;
+  }
+
+  snapshot(): CoreSnapshot {
+    const backends = [];
+    for (const pool of this.#pools.values()) {
+      for (const b of pool.backends) backends.push({ pool: pool.name, id: b.id, url: b.url.href, up: b.available, active: b.active });
+    }
+    return {
+      uptimeS: (performance.now() - this.#startedAt) / 1000,
+      listening: this.#listening,
+      draining: this.#draining,
+      activeSessions: this.#sessions.size,
+      pendingHandshakes: this.#pending,
+      backends,
+      routes: this.#config.routes.map((r) => ({ name: r.name, pool: r.backend, healthy: this.#pools.get(r.backend)?.healthy ?? false })),
+    };
+  }
+
+  /**
+   * Stop accepting, let sessions end on their own for `graceMs`, then send `closeCode` to both
+   * legs of the rest and wait (bounded by `timeouts.close`) for them to finish.
+   */
+  async drain(graceMs: number, closeCode: number): Promise<void> {
+    this.#draining = true;
+    this.#server.close();
+    this.#server.closeIdleConnections();
+    if (this.#sessions.size > 0 || this.#pending > 0) {
+      await this.#waitIdle(graceMs);
+    }
+    for (const s of this.#sessions) s.close(closeCode, closeCode === 1012 ? 'service restart' : 'going away', 'draining');
+    if (this.#sessions.size > 0) await this.#waitIdle(this.#config.timeouts.close + 100);
+    for (const s of this.#sessions) s.destroy();
+    this.#server.closeAllConnections();
+  }
+
+  /** Close the listener and destroy every session now. */
+  async close(): Promise<void> {
+    this.#draining = true;
+    for (const s of this.#sessions) s.destroy();
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+    this.#listening = false;
+  }
+
+  #waitIdle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const waiter = (): void => done();
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.#idleWaiters.push(waiter);
+    });
+  }
+
+  #checkIdle(): void {
+    if (this.#sessions.size === 0 && this.#pending === 0 && this.#idleWaiters.length > 0) {
+      const w = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  // ---- plain HTTP ------------------------------------------------------------------------
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    req.on('error', () => res.destroy());
+    const route = this.#router.match(req.headers.host, req.url ?? '/');
+    const backend = route ? this.#pools.get(route.backend)?.pick() : undefined;
+    if (route === undefined || backend === undefined) {
+      const code = route === undefined ? 'no_route' : 'no_backend';
+      res.writeHead(ERRORS[code].status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(`${ERRORS[code].text}\n`);
+      return;
+    }
+    const peer = unmapV4(req.socket.remoteAddress ?? '');
+    const trusted = this.#trusted.trusts(peer);
+    const target = new URL(backend.url.href.replace(/^ws/, 'http'));
+    // Set forwarding headers with the same trust rule as upgrades (http-proxy's xfwd appends blindly).
+    const xff = trusted && req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${peer}` : peer;
+    const proto = trusted && req.headers['x-forwarded-proto'] ? String(req.headers['x-forwarded-proto']) : this.#config.listen.tls ? 'https' : 'http';
+    for (const h of ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']) if (!trusted) delete req.headers[h];
+    req.headers['x-forwarded-for'] = xff;
+    req.headers['x-forwarded-proto'] = proto;
+    if (req.headers.host && !(trusted && req.headers['x-forwarded-host'])) req.headers['x-forwarded-host'] = req.headers.host;
+    const pool = this.#pools.get(route.backend)!;
+    this.#httpProxy.web(req, res, { target, secure: !pool.config.tls.insecure, ...(pool.config.tls.ca ? { ca: readFileSync(pool.config.tls.ca) } : {}) });
+  }
+
+  // ---- upgrades --------------------------------------------------------------------------
+
+  #onUpgrade(req: IncomingMessage, duplex: Duplex, head: Buffer): void {
+    const socket = duplex as Socket;
+    // Node removed its own error handler before emitting 'upgrade' (research §2.1, P1): an
+    // ECONNRESET from here on would crash the process without this line.
+    socket.on('error', onEarlyError);
+    const started = performance.now();
+    const ctx: UpgradeCtx = { started, route: undefined, backend: undefined };
+    try {
+      this.#admit(req, socket, head, ctx);
+    } catch (err) {
+      const e = err instanceof ProxyError ? err : new ProxyError('bad_handshake', (err as Error).message);
+      this.#refuse(socket, e, ctx);
+    }
+  }
+
+  #admit(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeCtx): void {
+    if (this.#draining) throw new ProxyError('draining');
+    const hs = checkClientHandshake(req);
+    const route = this.#router.match(hs.host, req.url ?? '/');
+    if (route === undefined) throw new ProxyError('no_route', `${hs.host ?? ''}${req.url ?? ''}`);
+    ctx.route = route.name;
+    // "If the origin indicated is unacceptable to the server, then it SHOULD respond … 403" (§10.2).
+    // A request without Origin is not from a browser, and a non-browser client can send any
+    // Origin it likes: the allow-list guards browsers against cross-site WebSocket hijacking.
+    if (route.origins !== undefined && hs.origin !== undefined && !route.origins.includes(hs.origin)) {
+      throw new ProxyError('origin_denied', hs.origin);
+    }
+    const peer = unmapV4(socket.remoteAddress ?? '');
+    const trusted = this.#trusted.trusts(peer);
+    const clientIp = this.#trusted.resolve(peer, req.headers['x-forwarded-for'] as string | undefined);
+    const limits = this.#config.limits;
+    if (limits.max_connections > 0 && this.#sessions.size + this.#pending >= limits.max_connections) {
+      throw new ProxyError('overloaded');
+    }
+    if (limits.max_connections_per_ip > 0 && (this.#perIp.get(clientIp) ?? 0) >= limits.max_connections_per_ip) {
+      throw new ProxyError('too_many_per_ip');
+    }
+    const pool = this.#pools.get(route.backend);
+    const backend = pool?.pick();
+    if (pool === undefined || backend === undefined) throw new ProxyError('no_backend', route.backend);
+    ctx.backend = backend.id;
+    this.#connect(req, socket, head, ctx, { route, pool, backend, hs, peer, trusted, clientIp });
+  }
+
+  #connect(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeCtx, t: Target): void {
+    this.#pending++;
+    this.#perIp.set(t.clientIp, (this.#perIp.get(t.clientIp) ?? 0) + 1);
+    const headers = upstreamHeaders(req, { peer: t.peer, trusted: t.trusted, tls: this.#config.listen.tls !== undefined });
+    const tlsCfg = t.pool.config.tls;
+    const d = dial({
+      url: t.backend.url,
+      target: req.url ?? '/',
+      headers,
+      handshake: t.hs,
+      timeoutMs: this.#config.timeouts.handshake,
+      ...(tlsCfg.ca ? { ca: readFileSync(tlsCfg.ca) } : {}),
+      insecure: tlsCfg.insecure,
+    });
+    // Bytes the client sends before the 101 are held (RFC 9931): forwarded only after a valid
+    // 101, discarded otherwise. Reading them also lets us see a client that goes away.
+    const early: Buffer[] = head.length > 0 ? [head] : [];
+    let earlyBytes = head.length;
+    const onData = (b: Buffer): void => {
+      early.push(b);
+      earlyBytes += b.length;
+      if (earlyBytes > MAX_EARLY_BYTES) socket.pause();
+    };
+    const onGone = (): void => d.abort();
+    socket.on('data', onData);
+    socket.on('end', onGone);
+    socket.on('close', onGone);
+    d.outcome.then(
+      (o) => {
+        socket.off('data', onData);
+        socket.off('end', onGone);
+        socket.off('close', onGone);
+        this.#pending--;
+        this.#settle(socket, ctx, t, o, early);
+      },
+      /* c8 ignore next */ (err: unknown) => this.#logger.error({ err: String(err) }, 'dial failed unexpectedly'),
+    );
+  }
+
+  #settle(socket: Socket, ctx: UpgradeCtx, t: Target, o: DialOutcome, early: Buffer[]): void {
+    if (o.kind === 'failed') {
+      this.#releaseIp(t.clientIp);
+      this.#refuse(socket, o.error, ctx);
+      this.#checkIdle();
+      return;
+    }
+    if (o.kind === 'refused') {
+      this.#releaseIp(t.clientIp);
+      const status = o.res.statusCode ?? 502;
+      this.#hub.upgrade({ route: ctx.route, backend: ctx.backend, status, errorType: 'backend_rejected', durationS: elapsed(ctx) });
+      relayRefusal(o.res, o.request, socket, this.#config.timeouts.handshake);
+      this.#checkIdle();
+      return;
+    }
+    const backendSocket = o.socket;
+    if (socket.destroyed || !socket.writable) {
+      backendSocket.destroy();
+      this.#releaseIp(t.clientIp);
+      this.#hub.upgrade({ route: ctx.route, backend: ctx.backend, status: 499, errorType: 'client_closed', durationS: elapsed(ctx) });
+      this.#checkIdle();
+      return;
+    }
+    write101(socket, o.rawHeaders, t.pool.config.id_header, t.backend.id);
+    this.#hub.upgrade({ route: ctx.route, backend: ctx.backend, status: 101, durationS: elapsed(ctx) });
+    this.#open(socket, backendSocket, o.head, early, t, o.extensions);
+  }
+
+  #open(client: Socket, backendSocket: Socket, backendHead: Buffer, early: Buffer[], t: Target, extensions: readonly string[]): void {
+    const backend = t.backend;
+    backend.active++;
+    const info = {
+      id: this.#nextId++,
+      route: t.route.name,
+      backend: backend.id,
+      pool: t.pool.name,
+      openedAt: performance.now(),
+      clientIp: t.clientIp,
+    };
+    const session = new Session(client, backendSocket, info, {
+      hub: this.#hub,
+      logger: this.#logger,
+      closeTimeoutMs: this.#config.timeouts.close,
+      maxMessageBytes: this.#config.limits.max_message_bytes,
+      extensions,
+      onEnd: (s) => {
+        this.#sessions.delete(s);
+        backend.active--;
+        this.#releaseIp(t.clientIp);
+        this.#checkIdle();
+      },
+    });
+    this.#sessions.add(session);
+    session.start(early, backendHead);
+  }
+
+  #releaseIp(ip: string): void {
+    const n = (this.#perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.#perIp.delete(ip);
+    else this.#perIp.set(ip, n);
+  }
+
+  #refuse(socket: Socket, e: ProxyError, ctx: UpgradeCtx): void {
+    const status = e.status;
+    if (e.code !== 'client_closed') {
+      const extra: Record<string, string> = {};
+      if (e.code === 'unsupported_version') extra['Sec-WebSocket-Version'] = '13';
+      if (e.code === 'overloaded' || e.code === 'too_many_per_ip' || e.code === 'draining') extra['Retry-After'] = '1';
+      rejectUpgrade(socket, status, e.message, extra);
+    } else {
+      socket.destroy();
+    }
+    this.#hub.upgrade({ route: ctx.route, backend: ctx.backend, status, errorType: e.code, durationS: elapsed(ctx) });
+    if (e.code.startsWith('backend_')) {
+      this.#logger.warn({ route: ctx.route, backend: ctx.backend, error: e.code, status }, e.message);
+    }
+  }
+}
+
+interface UpgradeCtx {
+  readonly started: number;
+  route: string | undefined;
+  backend: string | undefined;
+}
+
+interface Target {
+  readonly route: RouteConfig;
+  readonly pool: Pool;
+  readonly backend: Backend;
+  readonly hs: ClientHandshake;
+  readonly peer: string;
+  readonly trusted: boolean;
+  readonly clientIp: string;
+}
+
+function elapsed(ctx: UpgradeCtx): number {
+  return (performance.now() - ctx.started) / 1000;
+}
+
+function onEarlyError(this: Socket): void {
+  this.destroy();
+}

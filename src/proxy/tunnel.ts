@@ -1,0 +1,330 @@
+/**
+ * The tunnel: after a valid 101, relay bytes both ways unchanged with backpressure, tap each
+ * direction with a passive frame parser, and end the session through one teardown path.
+ *
+ * Ending, in RFC 6455 terms (research/protocol-and-reliability.md §1.5, §6 #8–9):
+ * - a close frame passes through like any frame; its code and sender are recorded (the first
+ *   one wins); once a leg's TCP ends after that, the FIN is passed on;
+ * - a leg whose TCP ends (or errors) before it sent a close frame "dropped": 1006 is recorded
+ *   for it, and the other leg gets a close frame — 1014 toward the client, 1001 toward the
+ *   backend — at a frame boundary, or has its TCP closed if it is mid-frame;
+ * - the proxy may end a session itself (limits, drain, dead legs) with close frames of its own,
+ *   injected at frame boundaries;
+ * - whichever way it ends, `timeouts.close` bounds the wait for the peers, then both sockets are
+ *   destroyed; the session is reported exactly once, when both sockets have closed.
+ */
+import type { Socket } from 'node:net';
+import { FrameParser, type FrameSink } from '../frames/parser.js';
+import { Opcode, type Violation } from '../frames/constants.js';
+import { ABNORMAL, closeCodeOf, closeFrame } from '../frames/close.js';
+import type { Direction, EventHub, Initiator, Leg, SessionInfo } from '../events.js';
+import type { Logger } from '../log.js';
+
+export interface TunnelOptions {
+  readonly hub: EventHub;
+  readonly logger: Logger;
+  readonly closeTimeoutMs: number;
+  readonly maxMessageBytes: number;
+  /** Negotiated extension names from the 101. */
+  readonly extensions: readonly string[];
+  /** Called once when both sockets have closed and the session was reported. */
+  readonly onEnd: (s: Session) => void;
+}
+
+/** One direction of the relay: source socket → parser → destination socket. */
+class Flow implements FrameSink {
+  readonly parser: FrameParser;
+  /** Data messages seen in this direction. */
+  messages = 0;
+  /** A write returned false: the source is paused until the destination drains. */
+  #blocked = false;
+
+  constructor(
+    readonly session: Session,
+    readonly src: Socket,
+    readonly dst: Socket,
+    readonly dir: Direction,
+    readonly srcLeg: Leg,
+    readonly dstLeg: Leg,
+    opts: TunnelOptions,
+  ) {
+    const deflate = opts.extensions.includes('permessage-deflate');
+    this.parser = new FrameParser(this, {
+      masked: srcLeg === 'client',
+      rsv1: deflate,
+      otherExtensions: opts.extensions.some((e) => e !== 'permessage-deflate'),
+      maxMessageBytes: opts.maxMessageBytes,
+    });
+  }
+
+  /** 'data' listener of the source socket (bound once per flow). */
+  readonly onData = (chunk: Buffer): void => {
+    const s = this.session;
+    s.hub.bytes(s.info, this.dir, chunk.length);
+    this.parser.push(chunk);
+    if (this.#blocked) this.src.pause();
+  };
+
+  /** 'drain' listener of the destination socket. */
+  readonly onDrain = (): void => {
+    if (this.#blocked) {
+      this.#blocked = false;
+      this.src.resume();
+    }
+  };
+
+  forward(buf: Buffer): void {
+    const dst = this.dst;
+    if (dst.writable && !dst.write(buf)) this.#blocked = true;
+  }
+
+  message(opcode: number, size: number): void {
+    this.messages++;
+    const s = this.session;
+    s.hub.message(s.info, this.dir, opcode === Opcode.Text ? 'text' : 'binary', size);
+  }
+
+  control(opcode: number, payload: Buffer): boolean {
+    if (opcode === Opcode.Close) return this.session.onCloseFrame(this, payload);
+    return true;
+  }
+
+  violation(kind: Violation): void {
+    this.session.hub.violation(this.dir, kind);
+  }
+
+  tooBig(): void {
+    this.session.onTooBig(this);
+  }
+
+  /** Write a frame of the proxy's own toward `dst`, at a frame boundary. */
+  inject(frame: Buffer): void {
+    if (this.parser.inject(frame)) this.forward(frame);
+  }
+}
+
+export class Session {
+  readonly info: SessionInfo;
+  readonly hub: EventHub;
+  readonly c2b: Flow;
+  readonly b2c: Flow;
+  readonly #opts: TunnelOptions;
+  /** First close frame: its code (0 = none yet) and who sent it. */
+  #code = 0;
+  #initiator: Initiator = 'proxy';
+  #reason: string | undefined;
+  /** A close frame was received from this leg. */
+  #closeFrom = { client: false, backend: false };
+  /** A close frame was written toward this leg (passed through, or the proxy's own). */
+  #closeTo = { client: false, backend: false };
+  #closeTimer: NodeJS.Timeout | undefined;
+  #open = 2;
+  #ended = false;
+
+  constructor(
+    readonly client: Socket,
+    readonly backend: Socket,
+    info: SessionInfo,
+    opts: TunnelOptions,
+  ) {
+    this.info = info;
+    this.hub = opts.hub;
+    this.#opts = opts;
+    this.c2b = new Flow(this, client, backend, 'client_to_backend', 'client', 'backend', opts);
+    this.b2c = new Flow(this, backend, client, 'backend_to_client', 'backend', 'client', opts);
+  }
+
+  /**
+   * Start relaying. `clientEarly` are bytes the client sent before the 101 (held until now);
+   * `backendHead` are bytes the backend sent right after its 101.
+   */
+  start(clientEarly: readonly Buffer[], backendHead: Buffer): void {
+    const { client, backend } = this;
+    for (const sock of [client, backend]) {
+      sock.removeAllListeners('error');
+      sock.removeAllListeners('data');
+      sock.removeAllListeners('end');
+      sock.removeAllListeners('close');
+      sock.setNoDelay(true);
+      sock.setTimeout(0);
+    }
+    client.on('error', this.#onClientError);
+    backend.on('error', this.#onBackendError);
+    client.on('end', this.#onClientEnd);
+    backend.on('end', this.#onBackendEnd);
+    client.on('close', this.#onSocketClose);
+    backend.on('close', this.#onSocketClose);
+    client.on('drain', this.b2c.onDrain);
+    backend.on('drain', this.c2b.onDrain);
+    this.hub.sessionOpen(this.info);
+    if (backendHead.length > 0) this.b2c.onData(backendHead);
+    for (const b of clientEarly) this.c2b.onData(b);
+    client.on('data', this.c2b.onData);
+    backend.on('data', this.b2c.onData);
+    client.resume();
+    backend.resume();
+  }
+
+  /** A close frame passed from `flow.srcLeg`. Returns whether to forward it. */
+  onCloseFrame(flow: Flow, payload: Buffer): boolean {
+    const from = flow.srcLeg;
+    this.#closeFrom[from] = true;
+    if (this.#code === 0) {
+      this.#code = closeCodeOf(payload);
+      this.#initiator = from;
+    }
+    this.#armCloseTimer();
+    // The proxy already sent its own close toward that leg: a second one would be a violation.
+    if (this.#closeTo[flow.dstLeg]) return false;
+    this.#closeTo[flow.dstLeg] = true;
+    return true;
+  }
+
+  /** A message from `flow.srcLeg` broke `limits.max_message_bytes`: 1009 to it, 1001 to the other. */
+  onTooBig(flow: Flow): void {
+    this.hub.error(this.info.route, this.info.backend, 'message_too_big');
+    const toSender = flow === this.c2b ? this.b2c : this.c2b;
+    this.#record(1009, 'proxy', 'message_too_big');
+    this.#sendClose(toSender, 1009, 'message too big');
+    this.#sendClose(flow, 1001, 'peer sent a message too big');
+  }
+
+  /**
+   * End the session from the proxy's side: a close frame with `code` to each leg that has not
+   * had one (at a frame boundary), then `timeouts.close` for the peers to finish.
+   */
+  close(code: number, reason: string, errorType?: string): void {
+    if (this.#ended) return;
+    if (errorType !== undefined) this.hub.error(this.info.route, this.info.backend, errorType);
+    this.#record(code, 'proxy', reason);
+    this.#sendClose(this.b2c, code, reason);
+    this.#sendClose(this.c2b, code, reason);
+  }
+
+  /**
+   * A leg is dead (no pong in time): record 1006 for it and end the session as if it dropped.
+   */
+  legDead(leg: Leg, errorType: string): void {
+    if (this.#ended) return;
+    this.hub.error(this.info.route, this.info.backend, errorType);
+    this.#record(ABNORMAL, leg, errorType);
+    const sock = leg === 'client' ? this.client : this.backend;
+    sock.destroy();
+  }
+
+  /** Destroy both sockets now (the close timer, or process shutdown). */
+  destroy(): void {
+    this.client.destroy();
+    this.backend.destroy();
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  #record(code: number, initiator: Initiator, reason?: string): void {
+    if (this.#code !== 0) return;
+    this.#code = code;
+    this.#initiator = initiator;
+    this.#reason = reason;
+  }
+
+  #sendClose(flow: Flow, code: number, reason: string): void {
+    const leg = flow.dstLeg;
+    if (this.#closeTo[leg] || !flow.dst.writable) return;
+    this.#closeTo[leg] = true;
+    flow.inject(closeFrame(code, reason, leg === 'backend'));
+    this.#armCloseTimer();
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== undefined || this.#ended) return;
+    this.#closeTimer = setTimeout(this.#onCloseTimeout, this.#opts.closeTimeoutMs);
+    this.#closeTimer.unref();
+  }
+
+  readonly #onCloseTimeout = (): void => {
+    this.#record(ABNORMAL, 'proxy', 'close_timeout');
+    this.hub.error(this.info.route, this.info.backend, 'close_timeout');
+    this.destroy();
+  };
+
+  readonly #onClientError = (): void => this.#legGone('client', true);
+  readonly #onBackendError = (): void => this.#legGone('backend', true);
+  readonly #onClientEnd = (): void => this.#legGone('client', false);
+  readonly #onBackendEnd = (): void => this.#legGone('backend', false);
+
+  /**
+   * A leg's TCP ended (FIN) or failed. After its close frame this is the normal end and the FIN
+   * is passed on; before it, the leg dropped (1006) and the other leg is told at a boundary.
+   */
+  #legGone(leg: Leg, failed: boolean): void {
+    const gone = leg === 'client' ? this.client : this.backend;
+    const other = leg === 'client' ? this.backend : this.client;
+    const toOther = leg === 'client' ? this.c2b : this.b2c;
+    if (failed) gone.destroy();
+    this.#armCloseTimer();
+    if (!this.#closeFrom[leg]) {
+      this.#record(ABNORMAL, leg);
+      if (!this.#closeTo[toOther.dstLeg] && other.writable) {
+        if (toOther.parser.atBoundary) {
+          this.#closeTo[toOther.dstLeg] = true;
+          // 1014 "Bad Gateway" toward the client; 1001 "going away" toward the backend.
+          toOther.forward(closeFrame(leg === 'backend' ? 1014 : 1001, `${leg} went away`, leg === 'client'));
+        } else {
+          // Mid-frame: nothing may be appended to a partial frame. Close its TCP instead.
+          other.destroy();
+          return;
+        }
+      }
+    }
+    if (!other.destroyed) other.end();
+  }
+
+  readonly #onSocketClose = (): void => {
+    if (--this.#open > 0) {
+      // One socket is gone: make sure the other follows (it may be waiting on a peer).
+      if (this.client.destroyed !== this.backend.destroyed) {
+        const other = this.client.destroyed ? this.backend : this.client;
+        if (!other.writableEnded) this.#legGone(this.client.destroyed ? 'client' : 'backend', false);
+      }
+      return;
+    }
+    this.#finish();
+  };
+
+  #finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    const code = this.#code === 0 ? ABNORMAL : this.#code;
+    const initiator = this.#initiator;
+    const durationS = (performance.now() - this.info.openedAt) / 1000;
+    const event = {
+      code,
+      initiator,
+      durationS,
+      messagesC2B: this.c2b.messages,
+      messagesB2C: this.b2c.messages,
+      ...(this.#reason !== undefined ? { reason: this.#reason } : {}),
+    };
+    this.hub.sessionClose(this.info, event);
+    if (code !== 1000 && code !== 1001) {
+      this.#opts.logger.warn(
+        {
+          session: this.info.id,
+          route: this.info.route,
+          backend: this.info.backend,
+          code,
+          initiator,
+          duration_s: Math.round(durationS * 1000) / 1000,
+          messages_c2b: event.messagesC2B,
+          messages_b2c: event.messagesB2C,
+          ...(this.#reason !== undefined ? { reason: this.#reason } : {}),
+        },
+        'unexpected close',
+      );
+    }
+    this.#opts.onEnd(this);
+  }
+}
