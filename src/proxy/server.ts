@@ -23,6 +23,7 @@ import { relayRefusal, write101 } from './respond.js';
 import { Session } from './tunnel.js';
 import { TrustedProxies, unmapV4 } from './client-ip.js';
 import type { CoreSnapshot } from '../snapshot.js';
+import { TimerWheel } from '../heartbeat/wheel.js';
 
 export interface ProxyServerOptions {
   readonly config: Config;
@@ -51,6 +52,8 @@ export class ProxyServer {
   #listening = false;
   readonly #startedAt = performance.now();
   #idleWaiters: (() => void)[] = [];
+  /** The one timer behind every session's heartbeats and idle checks. */
+  readonly #wheel = new TimerWheel(50);
 
   constructor(o: ProxyServerOptions) {
     this.#config = o.config;
@@ -175,6 +178,7 @@ export class ProxyServer {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
+    this.#wheel.clear();
     this.#listening = false;
   }
 
@@ -354,6 +358,12 @@ export class ProxyServer {
       closeTimeoutMs: this.#config.timeouts.close,
       maxMessageBytes: this.#config.limits.max_message_bytes,
       extensions,
+      wheel: this.#wheel,
+      heartbeat: {
+        intervalMs: this.#config.heartbeat.interval,
+        timeoutMs: this.#config.heartbeat.timeout,
+        idleMs: this.#config.timeouts.idle,
+      },
       onEnd: (s) => {
         this.#sessions.delete(s);
         backend.active--;

@@ -19,6 +19,8 @@ import { Opcode, type Violation } from '../frames/constants.js';
 import { ABNORMAL, closeCodeOf, closeFrame } from '../frames/close.js';
 import type { Direction, EventHub, Initiator, Leg, SessionInfo } from '../events.js';
 import type { Logger } from '../log.js';
+import { SessionBeat, type BeatHost, type HeartbeatSettings } from '../heartbeat/beat.js';
+import type { TimerWheel } from '../heartbeat/wheel.js';
 
 export interface TunnelOptions {
   readonly hub: EventHub;
@@ -29,6 +31,9 @@ export interface TunnelOptions {
   readonly extensions: readonly string[];
   /** Called once when both sockets have closed and the session was reported. */
   readonly onEnd: (s: Session) => void;
+  /** Heartbeats and idle timeout, on the proxy's shared timer. */
+  readonly heartbeat: HeartbeatSettings;
+  readonly wheel: TimerWheel;
 }
 
 /** One direction of the relay: source socket → parser → destination socket. */
@@ -36,6 +41,10 @@ class Flow implements FrameSink {
   readonly parser: FrameParser;
   /** Data messages seen in this direction. */
   messages = 0;
+  /** `performance.now()` of the last bytes read from the source. */
+  lastRecv = 0;
+  /** `performance.now()` of the last time the destination drained a full write buffer. */
+  dstDrainAt = 0;
   /** A write returned false: the source is paused until the destination drains. */
   #blocked = false;
 
@@ -60,6 +69,7 @@ class Flow implements FrameSink {
   /** 'data' listener of the source socket (bound once per flow). */
   readonly onData = (chunk: Buffer): void => {
     const s = this.session;
+    this.lastRecv = performance.now();
     s.hub.bytes(s.info, this.dir, chunk.length);
     this.parser.push(chunk);
     if (this.#blocked) this.src.pause();
@@ -67,15 +77,23 @@ class Flow implements FrameSink {
 
   /** 'drain' listener of the destination socket. */
   readonly onDrain = (): void => {
+    this.dstDrainAt = performance.now();
     if (this.#blocked) {
       this.#blocked = false;
       this.src.resume();
     }
   };
 
+  /** The source is paused until the destination drains. */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
   forward(buf: Buffer): void {
     const dst = this.dst;
     if (dst.writable && !dst.write(buf)) this.#blocked = true;
+    const beat = this.session.beat;
+    if (beat !== undefined && beat.queuedToward(this.dstLeg) === buf) beat.onForward(this.dstLeg, buf);
   }
 
   message(opcode: number, size: number): void {
@@ -86,6 +104,12 @@ class Flow implements FrameSink {
 
   control(opcode: number, payload: Buffer): boolean {
     if (opcode === Opcode.Close) return this.session.onCloseFrame(this, payload);
+    const beat = this.session.beat;
+    if (beat !== undefined) {
+      // Our own pongs are cut out; everyone else's pings and pongs pass untouched.
+      if (opcode === Opcode.Pong) return !beat.onPong(this.srcLeg, payload);
+      if (opcode === Opcode.Ping) beat.onAppPing(this.dstLeg);
+    }
     return true;
   }
 
@@ -103,8 +127,10 @@ class Flow implements FrameSink {
   }
 }
 
-export class Session {
+export class Session implements BeatHost {
   readonly info: SessionInfo;
+  /** Heartbeats and idle checks; absent when both are off. */
+  readonly beat: SessionBeat | undefined;
   readonly hub: EventHub;
   readonly c2b: Flow;
   readonly b2c: Flow;
@@ -132,6 +158,44 @@ export class Session {
     this.#opts = opts;
     this.c2b = new Flow(this, client, backend, 'client_to_backend', 'client', 'backend', opts);
     this.b2c = new Flow(this, backend, client, 'backend_to_client', 'backend', 'client', opts);
+    const hb = opts.heartbeat;
+    this.beat = hb.intervalMs > 0 || hb.idleMs > 0 ? new SessionBeat(this, opts.wheel, hb) : undefined;
+  }
+
+  // ---- BeatHost ----
+
+  injectToward(leg: Leg, frame: Buffer): void {
+    (leg === 'client' ? this.b2c : this.c2b).inject(frame);
+  }
+
+  lastRecv(leg: Leg): number {
+    return (leg === 'client' ? this.c2b : this.b2c).lastRecv;
+  }
+
+  lastProgress(leg: Leg): number {
+    const from = leg === 'client' ? this.c2b : this.b2c;
+    const to = leg === 'client' ? this.b2c : this.c2b;
+    // While we do not read from the leg (backpressure from the other side) its pong cannot be
+    // seen: that is not the leg's fault. A leg still draining what we send it is alive too.
+    if (from.blocked) return performance.now();
+    return Math.max(from.lastRecv, to.dstDrainAt);
+  }
+
+  get closing(): boolean {
+    return this.#code !== 0 || this.#ended;
+  }
+
+  onRtt(leg: Leg, seconds: number): void {
+    this.hub.ping(this.info, leg, seconds);
+  }
+
+  onDead(leg: Leg): void {
+    this.hub.pingTimeout(this.info, leg);
+    this.legDead(leg, 'heartbeat_timeout');
+  }
+
+  onIdle(): void {
+    this.close(1001, 'idle timeout', 'idle_timeout');
   }
 
   /**
@@ -163,6 +227,10 @@ export class Session {
     backend.on('data', this.b2c.onData);
     client.resume();
     backend.resume();
+    const now = performance.now();
+    this.c2b.lastRecv = now;
+    this.b2c.lastRecv = now;
+    this.beat?.start(now);
   }
 
   /** A close frame passed from `flow.srcLeg`. Returns whether to forward it. */
@@ -297,6 +365,7 @@ export class Session {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.beat?.stop();
     const code = this.#code === 0 ? ABNORMAL : this.#code;
     const initiator = this.#initiator;
     const durationS = (performance.now() - this.info.openedAt) / 1000;

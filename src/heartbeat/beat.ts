@@ -1,0 +1,194 @@
+/**
+ * Heartbeats of one session: the proxy pings each leg on its own and recognises the pongs, so
+ * an operator can tell a slow client network from a slow backend, and a dead leg is found.
+ *
+ * The RFC traps (research/protocol-and-reliability.md §1.3–1.4), and what this does about them:
+ * - "A Pong frame sent in response to a Ping frame must have identical 'Application data'":
+ *   our pings carry a 12-byte payload (magic + 8 random bytes), so an application's pong
+ *   (often empty) is never mistaken for ours, and ours can be cut out of the stream.
+ * - A peer "MAY elect to send a Pong frame for only the most recently processed Ping frame":
+ *   no ping of ours goes toward a leg while an application ping toward it awaits its pong.
+ * - "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response, unless it
+ *   already received a Close frame": no ping once a close frame has passed either way.
+ * - Pings go out at frame boundaries only (the parser defers them), masked toward the backend.
+ * A leg that sends bytes is alive even if its pong is stuck behind a long frame it is sending,
+ * and so is a slow reader still draining what we send it: the pong deadline runs from the later
+ * of the ping and the leg's last sign of progress.
+ */
+import { randomFillSync } from 'node:crypto';
+import type { Leg } from '../events.js';
+import { controlFrame } from '../frames/close.js';
+import { Opcode } from '../frames/constants.js';
+import type { TimerWheel, Wakeable } from './wheel.js';
+
+/** "wstp": marks the payload of the proxy's pings. */
+const MAGIC = 0x77737470;
+const PAYLOAD_LEN = 12;
+
+/** Random bytes drawn in batches, so a ping costs no syscall and no allocation of its own. */
+const pool = Buffer.allocUnsafe(8 * 512);
+let poolAt = pool.length;
+const scratch = Buffer.allocUnsafe(PAYLOAD_LEN);
+
+export interface HeartbeatSettings {
+  /** 0 = no heartbeats. */
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** 0 = no idle timeout. */
+  readonly idleMs: number;
+}
+
+/** What the session offers its heartbeat. */
+export interface BeatHost {
+  /** Write a frame toward `leg` at the next frame boundary. */
+  injectToward(leg: Leg, frame: Buffer): void;
+  /** `performance.now()` of the last bytes read from `leg`. */
+  lastRecv(leg: Leg): number;
+  /** Like `lastRecv`, but also counting the leg draining what we send it (a slow reader is alive). */
+  lastProgress(leg: Leg): number;
+  /** A close frame has passed (or the proxy is closing): no more pings. */
+  readonly closing: boolean;
+  onRtt(leg: Leg, seconds: number): void;
+  onDead(leg: Leg): void;
+  onIdle(): void;
+}
+
+class LegBeat {
+  hi = 0;
+  lo = 0;
+  /** Our ping's frame while it waits in the parser for a boundary. */
+  queued: Buffer | null = null;
+  /** When our outstanding ping went out (0 = none outstanding). */
+  sentAt = 0;
+  nextPingAt = 0;
+  /** An application ping toward this leg awaits its pong. */
+  appPing = false;
+}
+
+export class SessionBeat implements Wakeable {
+  wheelSlot = 0;
+  readonly #client = new LegBeat();
+  readonly #backend = new LegBeat();
+  #stopped = false;
+
+  constructor(
+    private readonly host: BeatHost,
+    private readonly wheel: TimerWheel,
+    private readonly s: HeartbeatSettings,
+  ) {}
+
+  start(now: number): void {
+    this.#client.nextPingAt = now + this.s.intervalMs;
+    this.#backend.nextPingAt = now + this.s.intervalMs;
+    this.#reschedule(now);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.wheel.cancel(this);
+  }
+
+  /** A pong arrived from `leg`. Returns true when it answers our ping (drop it). */
+  onPong(leg: Leg, payload: Buffer): boolean {
+    const b = this.#leg(leg);
+    if (
+      b.sentAt !== 0 &&
+      payload.length === PAYLOAD_LEN &&
+      payload.readUInt32BE(0) === MAGIC &&
+      payload.readUInt32BE(4) === b.hi &&
+      payload.readUInt32BE(8) === b.lo
+    ) {
+      const now = performance.now();
+      this.host.onRtt(leg, (now - b.sentAt) / 1000);
+      b.sentAt = 0;
+      // The wheel holds this session at the pong deadline; bring it back to the next ping.
+      this.#reschedule(now);
+      return true;
+    }
+    // Anyone else's pong: the application's ping toward this leg is answered.
+    b.appPing = false;
+    return false;
+  }
+
+  /** An application ping is passing toward `leg`. */
+  onAppPing(leg: Leg): void {
+    this.#leg(leg).appPing = true;
+  }
+
+  /** The parser just forwarded `frame` toward `leg`: if it is our queued ping, it went out now. */
+  onForward(leg: Leg, frame: Buffer): void {
+    const b = this.#leg(leg);
+    if (b.queued === frame) {
+      b.queued = null;
+      b.sentAt = performance.now();
+    }
+  }
+
+  /** The leg's queued ping, for the flow's cheap identity check. */
+  queuedToward(leg: Leg): Buffer | null {
+    return this.#leg(leg).queued;
+  }
+
+  wake(now: number): void {
+    if (this.#stopped || this.host.closing) return;
+    const s = this.s;
+    if (s.idleMs > 0 && now - Math.max(this.host.lastRecv('client'), this.host.lastRecv('backend')) >= s.idleMs) {
+      this.host.onIdle();
+      return;
+    }
+    if (s.intervalMs > 0) {
+      for (const leg of LEGS) {
+        const b = this.#leg(leg);
+        if (b.sentAt !== 0) {
+          if (now >= Math.max(b.sentAt, this.host.lastProgress(leg)) + s.timeoutMs) {
+            this.host.onDead(leg);
+            return;
+          }
+        } else if (b.queued === null && now >= b.nextPingAt) {
+          b.nextPingAt = now + s.intervalMs;
+          if (!b.appPing) this.#ping(leg, b);
+        }
+      }
+    }
+    this.#reschedule(now);
+  }
+
+  #ping(leg: Leg, b: LegBeat): void {
+    if (poolAt + 8 > pool.length) {
+      randomFillSync(pool);
+      poolAt = 0;
+    }
+    b.hi = pool.readUInt32BE(poolAt);
+    b.lo = pool.readUInt32BE(poolAt + 4);
+    poolAt += 8;
+    scratch.writeUInt32BE(MAGIC, 0);
+    scratch.writeUInt32BE(b.hi, 4);
+    scratch.writeUInt32BE(b.lo, 8);
+    // Toward the backend the proxy speaks as a client: masked with a fresh key (§5.3).
+    const frame = controlFrame(Opcode.Ping, scratch, leg === 'backend');
+    b.queued = frame;
+    this.host.injectToward(leg, frame);
+    if (b.queued === frame) return; // deferred to the next boundary: onForward will stamp it
+  }
+
+  #reschedule(now: number): void {
+    if (this.#stopped) return;
+    const s = this.s;
+    let next = Infinity;
+    if (s.idleMs > 0) next = Math.max(this.host.lastRecv('client'), this.host.lastRecv('backend')) + s.idleMs;
+    if (s.intervalMs > 0) {
+      for (const leg of LEGS) {
+        const b = this.#leg(leg);
+        const t = b.sentAt !== 0 ? Math.max(b.sentAt, this.host.lastProgress(leg)) + s.timeoutMs : b.queued !== null ? now + s.timeoutMs : b.nextPingAt;
+        if (t < next) next = t;
+      }
+    }
+    if (next !== Infinity) this.wheel.schedule(this, Math.max(next, now + 1));
+  }
+
+  #leg(leg: Leg): LegBeat {
+    return leg === 'client' ? this.#client : this.#backend;
+  }
+}
+
+const LEGS: readonly Leg[] = ['client', 'backend'];
