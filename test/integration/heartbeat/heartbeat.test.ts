@@ -2,8 +2,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { once } from 'node:events';
-import { Receiver, Sender, WebSocket, WebSocketServer } from 'ws';
+import * as wsModule from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+
+/** ws's frame-level classes: exported by the package, not declared by @types/ws. */
+const { Receiver, Sender } = wsModule as unknown as {
+  Receiver: new (o: { isServer: boolean }) => Writable & { on(e: string, f: (...a: never[]) => void): unknown };
+  Sender: (new (s: net.Socket) => { pong(d: Buffer, mask: boolean, cb: () => void): void }) & {
+    frame(d: Buffer, o: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[];
+  };
+};
 import { assertNoLeaks, closed, connect, echoBackend, simpleConfig, startProxy, type Backend, type RunningProxy } from '../../helpers/proxy.js';
 
 let backend: Backend | undefined;
@@ -92,7 +102,7 @@ describe('heartbeats', () => {
         const tx = new Sender(sock);
         let latest: Buffer | null = null;
         let timer: NodeJS.Timeout | undefined;
-        rx.on('ping', (d: Buffer) => {
+        rx.on('ping', (d: Buffer): void => {
           latest = Buffer.from(d);
           clearTimeout(timer);
           timer = setTimeout(() => {
@@ -193,7 +203,7 @@ describe('heartbeats', () => {
     await once(sock, 'data');
     // The client never answers the proxy's pings (it cannot: it is inside its own frame), but
     // it keeps sending bytes, which is proof enough that its leg is alive.
-    const all = Buffer.concat(frames as Buffer[]);
+    const all = Buffer.concat(frames);
     for (let off = 0; off < all.length; off += 1 << 20) {
       if (!sock.write(all.subarray(off, Math.min(all.length, off + (1 << 20))))) await once(sock, 'drain');
       await new Promise((r) => setTimeout(r, 2));

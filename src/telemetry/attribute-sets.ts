@@ -1,0 +1,93 @@
+/**
+ * Pre-built attribute objects. The SDK hashes the attribute object on every `add()`/`record()`,
+ * and the per-message hooks are the hot path, so the objects are built once per
+ * (route, backend) pair and shared by every session of that pair: no allocation per message,
+ * and no per-session copies either (10k sessions on one route share one set). The pair also
+ * holds the running message and byte totals that the observable counters report.
+ */
+import type { Attributes } from '@opentelemetry/api';
+import type { Direction, Initiator, Leg, MessageType } from '../events.js';
+import { ATTR } from './names.js';
+
+/** Index of a direction in the pre-built arrays. */
+export function directionIndex(dir: Direction): 0 | 1 {
+  return dir === 'client_to_backend' ? 0 : 1;
+}
+
+const INITIATOR_INDEX: Readonly<Record<Initiator, number>> = { client: 0, backend: 1, proxy: 2 };
+const DIRECTIONS: readonly Direction[] = ['client_to_backend', 'backend_to_client'];
+const TYPES: readonly MessageType[] = ['text', 'binary'];
+const LEGS: readonly Leg[] = ['client', 'backend'];
+
+/** The attribute objects of one (route, backend) pair. */
+export class PairAttributes {
+  /** `wstap.route`, `wstap.backend`. */
+  readonly base: Attributes;
+  /** + `wstap.direction`, indexed by {@link directionIndex}. */
+  readonly byDirection: readonly [Attributes, Attributes];
+  /** + `wstap.direction`, `wstap.message.type`, indexed `direction * 2 + (binary ? 1 : 0)`. */
+  readonly byMessage: readonly Attributes[];
+  /** + `wstap.leg`, indexed client 0, backend 1. */
+  readonly byLeg: readonly [Attributes, Attributes];
+  /** Messages relayed so far, indexed like {@link byMessage} (reported by an observable counter). */
+  readonly messageCounts = new Float64Array(4);
+  /** Wire bytes relayed so far, indexed like {@link byDirection}. Float64: exact up to 2^53. */
+  readonly ioBytes = new Float64Array(2);
+  // Close attributes are built at most once per (code, initiator) seen on this pair; the code
+  // is already normalised, so the map stays small (≤ 17 codes × 3 initiators when grouped).
+  readonly #byClose = new Map<number, Attributes>();
+
+  constructor(
+    readonly route: string,
+    readonly backend: string,
+  ) {
+    this.base = Object.freeze({ [ATTR.ROUTE]: route, [ATTR.BACKEND]: backend });
+    const dirs = DIRECTIONS.map((d) => Object.freeze({ ...this.base, [ATTR.DIRECTION]: d }));
+    this.byDirection = [dirs[0]!, dirs[1]!];
+    this.byMessage = DIRECTIONS.flatMap((d) =>
+      TYPES.map((t) => Object.freeze({ ...this.base, [ATTR.DIRECTION]: d, [ATTR.MESSAGE_TYPE]: t })),
+    );
+    const legs = LEGS.map((l) => Object.freeze({ ...this.base, [ATTR.LEG]: l }));
+    this.byLeg = [legs[0]!, legs[1]!];
+  }
+
+  /** Attributes of `wstap.closes` / `wstap.session.duration` for a normalised code. */
+  close(code: number, initiator: Initiator): Attributes {
+    const key = code * 4 + INITIATOR_INDEX[initiator];
+    let attrs = this.#byClose.get(key);
+    if (attrs === undefined) {
+      attrs = Object.freeze({ ...this.base, [ATTR.CLOSE_CODE]: code, [ATTR.CLOSE_INITIATOR]: initiator });
+      this.#byClose.set(key, attrs);
+    }
+    return attrs;
+  }
+}
+
+/**
+ * A small bounded cache of attribute objects by string key, for the rare events (upgrades,
+ * errors) whose attribute combinations are not known up front. Cleared when full: the values
+ * are only an allocation saving, correctness never depends on a hit.
+ */
+export class AttributeCache {
+  readonly #map = new Map<string, Attributes>();
+
+  constructor(private readonly limit = 1024) {}
+
+  get(key: string, build: () => Attributes): Attributes {
+    let attrs = this.#map.get(key);
+    if (attrs === undefined) {
+      if (this.#map.size >= this.limit) this.#map.clear();
+      attrs = Object.freeze(build());
+      this.#map.set(key, attrs);
+    }
+    return attrs;
+  }
+}
+
+/** Add `wstap.route` / `wstap.backend` only when known (an unrouted upgrade has neither). */
+export function routeBackend(route: string | undefined, backend: string | undefined): Attributes {
+  const attrs: Attributes = {};
+  if (route !== undefined) attrs[ATTR.ROUTE] = route;
+  if (backend !== undefined) attrs[ATTR.BACKEND] = backend;
+  return attrs;
+}

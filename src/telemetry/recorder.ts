@@ -1,0 +1,183 @@
+/**
+ * The OTel recorder: a {@link ProxyObserver} that turns core events into SPEC §5 measurements.
+ * It only records; it never reads the core, never throws into it and holds nothing per session
+ * but a WeakMap entry pointing at the attribute set its (route, backend) pair shares.
+ *
+ * Sessions are recognised by object identity: the core passes the same {@link SessionInfo}
+ * object to every hook of one session (`Tunnel.info`), and a WeakMap cannot leak if a close
+ * were ever missed.
+ */
+import type {
+  Direction,
+  Leg,
+  MessageType,
+  ProxyObserver,
+  SessionCloseEvent,
+  SessionInfo,
+  UpgradeEvent,
+} from '../events.js';
+import type { BatchObservableResult } from '@opentelemetry/api';
+import type { Instruments } from './instruments.js';
+import { ATTR, type AffinityOutcome } from './names.js';
+import { AttributeCache, PairAttributes, directionIndex, routeBackend } from './attribute-sets.js';
+import { BoundedLabel, normalizeCloseCode, type CloseCodeMode } from './close-codes.js';
+
+/** Options of {@link TelemetryRecorder}. */
+export interface RecorderOptions {
+  /** `telemetry.close_codes` (default `exact`). */
+  readonly closeCodes?: CloseCodeMode;
+}
+
+/** Records proxy events into the instruments of {@link createInstruments}. */
+export class TelemetryRecorder implements ProxyObserver {
+  readonly #i: Instruments;
+  #closeCodes: CloseCodeMode;
+  readonly #pairs = new Map<string, PairAttributes>();
+  /** Session → its pair's attributes; set in sessionOpen, so message hooks never allocate. */
+  readonly #sessions = new WeakMap<SessionInfo, PairAttributes>();
+  /** Sessions first seen after their open (subscribed mid-flight): never decrement active for them. */
+  readonly #adopted = new WeakSet<SessionInfo>();
+  readonly #cache = new AttributeCache();
+  readonly #errorTypes = new BoundedLabel();
+
+  // Reports the running message/byte totals of every pair at each collection: the per-message
+  // hooks only increment numbers (see `messages` in instruments.ts for the cost this saves).
+  readonly #observe = (result: BatchObservableResult): void => {
+    const { messages, io } = this.#i;
+    for (const pair of this.#pairs.values()) {
+      for (let i = 0; i < 4; i++) {
+        const n = pair.messageCounts[i]!;
+        if (n > 0) result.observe(messages, n, pair.byMessage[i]);
+      }
+      for (let d = 0; d < 2; d++) {
+        const n = pair.ioBytes[d]!;
+        if (n > 0) result.observe(io, n, pair.byDirection[d]);
+      }
+    }
+  };
+
+  constructor(instruments: Instruments, options: RecorderOptions = {}) {
+    this.#i = instruments;
+    this.#closeCodes = options.closeCodes ?? 'exact';
+    instruments.meter.addBatchObservableCallback(this.#observe, [instruments.messages, instruments.io]);
+  }
+
+  /** Stop reporting the message and byte totals (the instruments stay usable). */
+  dispose(): void {
+    this.#i.meter.removeBatchObservableCallback(this.#observe, [this.#i.messages, this.#i.io]);
+  }
+
+  /** Apply a reloaded `telemetry.close_codes` (affects sessions closing from now on). */
+  setCloseCodeMode(mode: CloseCodeMode): void {
+    this.#closeCodes = mode;
+  }
+
+  upgrade(e: UpgradeEvent): void {
+    const errorType = e.errorType === undefined ? undefined : this.#errorTypes.of(e.errorType);
+    const key = `${e.route ?? ''}\0${e.backend ?? ''}\0${e.status}`;
+    const upgradeAttrs = this.#cache.get(`u\0${key}\0${errorType ?? ''}`, () => {
+      const a = routeBackend(e.route, e.backend);
+      a[ATTR.HTTP_STATUS] = e.status;
+      if (errorType !== undefined) a[ATTR.ERROR_TYPE] = errorType;
+      return a;
+    });
+    this.#i.upgrades.add(1, upgradeAttrs);
+    const handshakeAttrs = this.#cache.get(`h\0${key}`, () => {
+      const a = routeBackend(e.route, e.backend);
+      a[ATTR.HTTP_STATUS] = e.status;
+      return a;
+    });
+    this.#i.handshakeDuration.record(e.durationS, handshakeAttrs);
+  }
+
+  sessionOpen(s: SessionInfo): void {
+    const pair = this.#pair(s.route, s.backend);
+    this.#sessions.set(s, pair);
+    // +1 and the later −1 use the very same object, so the series returns to exactly 0.
+    this.#i.connectionsActive.add(1, pair.base);
+    this.#i.connections.add(1, pair.base);
+  }
+
+  message(s: SessionInfo, dir: Direction, type: MessageType, size: number): void {
+    const pair = this.#sessions.get(s) ?? this.#adopt(s);
+    const d = directionIndex(dir);
+    pair.messageCounts[d * 2 + (type === 'binary' ? 1 : 0)]!++;
+    this.#i.messageSize.record(size, pair.byDirection[d]);
+  }
+
+  bytes(s: SessionInfo, dir: Direction, n: number): void {
+    const pair = this.#sessions.get(s) ?? this.#adopt(s);
+    pair.ioBytes[directionIndex(dir)]! += n;
+  }
+
+  sessionClose(s: SessionInfo, e: SessionCloseEvent): void {
+    const known = this.#sessions.get(s);
+    const pair = known ?? this.#pair(s.route, s.backend);
+    if (known !== undefined && !this.#adopted.has(s)) this.#i.connectionsActive.add(-1, pair.base);
+    this.#sessions.delete(s);
+    const attrs = pair.close(normalizeCloseCode(e.code, this.#closeCodes), e.initiator);
+    this.#i.closes.add(1, attrs);
+    this.#i.sessionDuration.record(Math.max(0, e.durationS), attrs);
+    this.#i.sessionMessages.record(e.messagesC2B + e.messagesB2C, pair.base);
+  }
+
+  ping(s: SessionInfo, leg: Leg, rttS: number): void {
+    const pair = this.#sessions.get(s) ?? this.#adopt(s);
+    this.#i.pingDuration.record(rttS, pair.byLeg[leg === 'client' ? 0 : 1]);
+  }
+
+  pingTimeout(s: SessionInfo, leg: Leg): void {
+    const pair = this.#sessions.get(s) ?? this.#adopt(s);
+    this.#i.pingTimeouts.add(1, pair.byLeg[leg === 'client' ? 0 : 1]);
+  }
+
+  error(route: string | undefined, backend: string | undefined, errorType: string): void {
+    const type = this.#errorTypes.of(errorType);
+    const attrs = this.#cache.get(`e\0${route ?? ''}\0${backend ?? ''}\0${type}`, () => {
+      const a = routeBackend(route, backend);
+      a[ATTR.ERROR_TYPE] = type;
+      return a;
+    });
+    this.#i.errors.add(1, attrs);
+  }
+
+  violation(dir: Direction, errorType: string): void {
+    const type = this.#errorTypes.of(errorType);
+    const attrs = this.#cache.get(`v\0${dir}\0${type}`, () => ({ [ATTR.DIRECTION]: dir, [ATTR.ERROR_TYPE]: type }));
+    this.#i.protocolViolations.add(1, attrs);
+  }
+
+  /**
+   * A backend choice and its affinity outcome (`wstap.backend.selections`): the
+   * {@link ProxyObserver.selection} hook, published by the proxy for each upgrade it routes.
+   */
+  selection(route: string, backend: string, affinity: AffinityOutcome): void {
+    const attrs = this.#cache.get(`s\0${route}\0${backend}\0${affinity}`, () => ({
+      [ATTR.ROUTE]: route,
+      [ATTR.BACKEND]: backend,
+      [ATTR.AFFINITY]: affinity,
+    }));
+    this.#i.backendSelections.add(1, attrs);
+  }
+
+  #pair(route: string, backend: string): PairAttributes {
+    const key = `${route}\0${backend}`;
+    let pair = this.#pairs.get(key);
+    if (pair === undefined) {
+      // Never evicted: pairs are bounded by the config's routes × servers, and the running
+      // totals they hold must stay monotonic for the counters built on them.
+      pair = new PairAttributes(route, backend);
+      this.#pairs.set(key, pair);
+    }
+    return pair;
+  }
+
+  // A session whose open this recorder did not see (it subscribed later): remember its pair so
+  // later messages stay allocation-free, but mark it so its close does not decrement "active".
+  #adopt(s: SessionInfo): PairAttributes {
+    const pair = this.#pair(s.route, s.backend);
+    this.#sessions.set(s, pair);
+    this.#adopted.add(s);
+    return pair;
+  }
+}
