@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs before `npm test`: the integration tests talk to real peers from Debian —
 // python3-websockets (an independent WebSocket implementation at /usr/bin/python3) and
-// prometheus (a real scraper, with promtool). Installs them when missing and we are root with
+// prometheus (a real scraper, with promtool), and chromium (the status page and a browser as a
+// WebSocket client, driven by playwright-core). Installs them when missing and we are root with
 // apt-get; otherwise says exactly what to run.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { existsSync } from 'node:fs';
 const missing = [];
 if (spawnSync('/usr/bin/python3', ['-c', 'import websockets'], { stdio: 'ignore' }).status !== 0) missing.push('python3-websockets');
 if (!existsSync('/usr/bin/prometheus') || !existsSync('/usr/bin/promtool')) missing.push('prometheus');
+if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
 
 if (missing.length === 0) process.exit(0);
 const cmd = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;
