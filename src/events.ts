@@ -11,6 +11,12 @@ export type Direction = 'client_to_backend' | 'backend_to_client';
 export type Leg = 'client' | 'backend';
 export type Initiator = 'client' | 'backend' | 'proxy';
 export type MessageType = 'text' | 'binary';
+/**
+ * How a backend choice relates to the sticky key (`wstap.affinity`): `none` no key, `new` first
+ * time this process saw the key, `hit` same server as last time, `moved` the key's first choice
+ * was unavailable (or it changed server since last time).
+ */
+export type Affinity = 'none' | 'new' | 'hit' | 'moved';
 
 /** Identity of one tunnelled session, fixed when the 101 has been validated. */
 export interface SessionInfo {
@@ -65,6 +71,13 @@ export interface ProxyObserver {
   error?(route: string | undefined, backend: string | undefined, errorType: string): void;
   /** A protocol violation seen by the passive parser. */
   violation?(dir: Direction, errorType: string): void;
+  /** A server was chosen for an upgrade (before dialling it), with its affinity outcome. */
+  selection?(route: string, backend: string, affinity: Affinity): void;
+  /**
+   * Health took a server out of rotation (`up` false) or put it back; called once per change.
+   * `reason` is for logs (`active: connect ECONNREFUSED`, `passive: 3 failures in 10s`).
+   */
+  backendState?(pool: string, backend: string, up: boolean, reason: string): void;
 }
 
 type Hook = keyof ProxyObserver;
@@ -118,5 +131,11 @@ export class EventHub implements Required<ProxyObserver> {
   }
   violation(dir: Direction, errorType: string): void {
     this.#each('violation', (fn, o) => fn.call(o, dir, errorType));
+  }
+  selection(route: string, backend: string, affinity: Affinity): void {
+    this.#each('selection', (fn, o) => fn.call(o, route, backend, affinity));
+  }
+  backendState(pool: string, backend: string, up: boolean, reason: string): void {
+    this.#each('backendState', (fn, o) => fn.call(o, pool, backend, up, reason));
   }
 }

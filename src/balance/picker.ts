@@ -1,32 +1,39 @@
 /**
  * The one-method selection interface (Caddy's `Selector`). A picker sees the pool's servers
- * and their `available`/`active`/`weight`, never health code, and does no I/O.
+ * and reads only their `available`, `active` and `weight`; it never sees health code and does
+ * no I/O. `createPicker` maps `backends.<pool>.balance` to an implementation.
  */
+import type { BalanceKind } from '../config/types.js';
 import type { Backend } from './backend.js';
+import { HashPicker } from './rendezvous.js';
+import { LeastConnectionsPicker } from './least-connections.js';
+import { RandomPicker, type Random } from './random.js';
+import { RoundRobinPicker } from './round-robin.js';
 
-export interface Picker {
-  pick(backends: readonly Backend[]): Backend | undefined;
+/** What a picker may know about the request beyond the servers. */
+export interface PickContext {
+  /** The sticky key (affinity key value, or the client IP for `hash`); absent when there is none. */
+  readonly key?: string;
 }
 
-/** Weighted round-robin: each available server in turn, `weight` times per cycle (smooth, as nginx). */
-export class RoundRobinPicker implements Picker {
-  #current = new Map<Backend, number>();
+/** Chooses a server for a new session, or undefined when none is available (→ 503). */
+export interface Picker {
+  pick(backends: readonly Backend[], ctx: PickContext): Backend | undefined;
+}
 
-  pick(backends: readonly Backend[]): Backend | undefined {
-    let total = 0;
-    let best: Backend | undefined;
-    let bestScore = -Infinity;
-    for (const b of backends) {
-      if (!b.available) continue;
-      const score = (this.#current.get(b) ?? 0) + b.weight;
-      this.#current.set(b, score);
-      total += b.weight;
-      if (score > bestScore) {
-        bestScore = score;
-        best = b;
-      }
-    }
-    if (best !== undefined) this.#current.set(best, bestScore - total);
-    return best;
+/** The picker for a `balance` value; `random` draws from `rng` (default `Math.random`). */
+export function createPicker(kind: BalanceKind, rng: Random = Math.random): Picker {
+  switch (kind) {
+    case 'round-robin':
+      return new RoundRobinPicker();
+    case 'least-connections':
+      return new LeastConnectionsPicker();
+    case 'random':
+      return new RandomPicker(rng);
+    case 'hash':
+      return new HashPicker();
   }
 }
+
+export { HashPicker, LeastConnectionsPicker, RandomPicker, RoundRobinPicker };
+export type { Random };

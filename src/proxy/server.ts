@@ -15,6 +15,9 @@ import type { Logger } from '../log.js';
 import { ProxyError, ERRORS } from '../errors.js';
 import { Router } from '../routing/router.js';
 import { Pool } from '../balance/pool.js';
+import { affinityKeyOf } from '../balance/affinity-key.js';
+import { Health } from '../health/health.js';
+import type { PassiveOptions } from '../health/passive.js';
 import type { Backend } from '../balance/backend.js';
 import { checkClientHandshake, upstreamHeaders, type ClientHandshake } from './handshake.js';
 import { dial, type DialOutcome } from './dial.js';
@@ -29,6 +32,8 @@ export interface ProxyServerOptions {
   readonly config: Config;
   readonly hub: EventHub;
   readonly logger: Logger;
+  /** Passive health thresholds (default `PASSIVE_DEFAULTS`); tests shorten them. */
+  readonly passiveHealth?: Partial<PassiveOptions>;
 }
 
 /** Bytes a client may send after its upgrade request before the 101 (held, not forwarded). */
@@ -52,6 +57,9 @@ export class ProxyServer {
   #listening = false;
   readonly #startedAt = performance.now();
   #idleWaiters: (() => void)[] = [];
+  /** Active checks and passive failure counting; they only flip `backend.available`. */
+  readonly #health: Health;
+  #offHealth: (() => void) | undefined;
   /** The one timer behind every session's heartbeats and idle checks. */
   readonly #wheel = new TimerWheel(50);
 
@@ -61,6 +69,7 @@ export class ProxyServer {
     this.#logger = o.logger;
     this.#router = new Router(o.config.routes);
     this.#trusted = new TrustedProxies(o.config.trusted_proxies);
+    this.#health = new Health({ hub: o.hub, logger: o.logger, ...(o.passiveHealth ? { passive: o.passiveHealth } : {}) });
     this.#buildPools(o.config);
     const tls = o.config.listen.tls;
     const serverOpts: http.ServerOptions = {
@@ -90,12 +99,45 @@ export class ProxyServer {
         r.destroy();
       }
     });
+    // http-proxy pipes the backend's answer and ignores its abort: a backend that dies
+    // mid-response would leave the client waiting forever. Cut the client's connection instead.
+    this.#httpProxy.on('proxyRes', (proxyRes, _req, res) => {
+      proxyRes.on('close', () => {
+        if (!proxyRes.complete) res.destroy();
+      });
+    });
   }
 
   #buildPools(config: Config): void {
     const next = new Map<string, Pool>();
     for (const [name, pc] of Object.entries(config.backends)) next.set(name, new Pool(pc, this.#pools.get(name)));
     this.#pools = next;
+    // Checkers of the old config are stopped and rebuilt; reused Backends keep their state.
+    this.#health.update(next.values());
+  }
+
+  /** Health checks of the current pools (tests read `openProbes`). */
+  get health(): Health {
+    return this.#health;
+  }
+
+  // Health runs while the listener is bound: a constructor that throws (bad TLS file) or a
+  // server never started leaves no timer or subscription behind.
+  #startHealth(): void {
+    // Passive health needs the close code and initiator, which the tunnel reports on the hub.
+    this.#offHealth ??= this.#hub.subscribe({
+      sessionClose: (s, e) => {
+        const backend = this.#pools.get(s.pool)?.backends.find((b) => b.id === s.backend);
+        if (backend !== undefined) this.#health.sessionEnded(backend, e.code, e.initiator, e.durationS);
+      },
+    });
+    this.#health.start();
+  }
+
+  #stopHealth(): void {
+    this.#health.stop();
+    this.#offHealth?.();
+    this.#offHealth = undefined;
   }
 
   /** Bind the listener. Rejects with the OS error (EADDRINUSE…) on failure. */
@@ -108,6 +150,7 @@ export class ProxyServer {
         this.#server.off('error', onError);
         this.#server.on('error', (err) => this.#logger.error({ err: err.message }, 'listener error'));
         this.#listening = true;
+        this.#startHealth();
         resolve(this.#server.address() as AddressInfo);
       });
     });
@@ -168,11 +211,13 @@ export class ProxyServer {
     if (this.#sessions.size > 0) await this.#waitIdle(this.#config.timeouts.close + 100);
     for (const s of this.#sessions) s.destroy();
     this.#server.closeAllConnections();
+    this.#stopHealth();
   }
 
   /** Close the listener and destroy every session now. */
   async close(): Promise<void> {
     this.#draining = true;
+    this.#stopHealth();
     for (const s of this.#sessions) s.destroy();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
@@ -206,6 +251,15 @@ export class ProxyServer {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     req.on('error', () => res.destroy());
+    if (req.headers.upgrade !== undefined) {
+      // An Upgrade header without `Connection: upgrade`: Node did not treat it as an upgrade.
+      // A malformed upgrade is answered here, never forwarded (SPEC §6): through http-proxy the
+      // backend would see `Upgrade: websocket`, and a 101 from it would hang the client.
+      this.#hub.upgrade({ status: 400, errorType: 'bad_handshake', durationS: 0 });
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(`${ERRORS.bad_handshake.text}: an Upgrade header without "Connection: upgrade"\n`);
+      return;
+    }
     const route = this.#router.match(req.headers.host, req.url ?? '/');
     const backend = route ? this.#pools.get(route.backend)?.pick() : undefined;
     if (route === undefined || backend === undefined) {
@@ -268,9 +322,13 @@ export class ProxyServer {
       throw new ProxyError('too_many_per_ip');
     }
     const pool = this.#pools.get(route.backend);
-    const backend = pool?.pick();
-    if (pool === undefined || backend === undefined) throw new ProxyError('no_backend', route.backend);
+    const affinity = pool?.config.affinity;
+    const key = affinity === undefined ? undefined : affinityKeyOf(affinity.key, req, clientIp);
+    const selection = pool?.select({ ...(key !== undefined ? { key } : {}), clientIp });
+    if (pool === undefined || selection === undefined) throw new ProxyError('no_backend', route.backend);
+    const backend = selection.backend;
     ctx.backend = backend.id;
+    this.#hub.selection(route.name, backend.id, selection.affinity);
     this.#connect(req, socket, head, ctx, { route, pool, backend, hs, peer, trusted, clientIp });
   }
 
@@ -306,6 +364,9 @@ export class ProxyServer {
         socket.off('data', onData);
         socket.off('end', onGone);
         socket.off('close', onGone);
+        // Early bytes past MAX_EARLY_BYTES paused the socket. Not tunnelled: read on (and drop)
+        // so that the client's FIN is seen and the socket can close after the answer.
+        if (o.kind !== 'upgraded') socket.resume();
         this.#pending--;
         this.#settle(socket, ctx, t, o, early);
       },
@@ -315,6 +376,7 @@ export class ProxyServer {
 
   #settle(socket: Socket, ctx: UpgradeCtx, t: Target, o: DialOutcome, early: Buffer[]): void {
     if (o.kind === 'failed') {
+      this.#health.dialFailed(t.backend, o.error.code);
       this.#releaseIp(t.clientIp);
       this.#refuse(socket, o.error, ctx);
       this.#checkIdle();
@@ -323,6 +385,7 @@ export class ProxyServer {
     if (o.kind === 'refused') {
       this.#releaseIp(t.clientIp);
       const status = o.res.statusCode ?? 502;
+      this.#health.refused(t.backend, status);
       this.#hub.upgrade({ route: ctx.route, backend: ctx.backend, status, errorType: 'backend_rejected', durationS: elapsed(ctx) });
       relayRefusal(o.res, o.request, socket, this.#config.timeouts.handshake);
       this.#checkIdle();
