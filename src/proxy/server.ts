@@ -79,12 +79,26 @@ export class ProxyServer {
       connectionsCheckingInterval: Math.min(1000, o.config.timeouts.request_head),
       keepAliveTimeout: 5000,
     };
+    // A TLS handshake that never completes is a slow request head too: Node's headersTimeout
+    // starts only after it, and tls's own handshakeTimeout defaults to 120 s (research §3.1).
     this.#server = tls
-      ? https.createServer({ ...serverOpts, cert: readFileSync(tls.cert), key: readFileSync(tls.key), ALPNProtocols: ['http/1.1'] })
+      ? https.createServer({
+          ...serverOpts,
+          cert: readFileSync(tls.cert),
+          key: readFileSync(tls.key),
+          ALPNProtocols: ['http/1.1'],
+          handshakeTimeout: o.config.timeouts.request_head,
+        })
       : http.createServer(serverOpts);
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // A failed TLS handshake (https reports it here too) or a reset has no HTTP to answer on:
+      // an HTTP answer would sit unsent on the socket until the 5 s guard of rejectUpgrade.
+      if (!(err.code?.startsWith('HPE_') || err.code === 'ERR_HTTP_REQUEST_TIMEOUT')) {
+        socket.destroy();
+        return;
+      }
       // Node answers 400/408/431 itself only if we do not listen; keep its statuses.
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
       rejectUpgrade(socket, status, status === 431 ? 'request head too large' : status === 408 ? 'request head too slow' : 'bad request');
