@@ -58,6 +58,10 @@ export function relayRefusal(res: IncomingMessage, request: ClientRequest, socke
   res.on('end', () => {
     done();
     socket.end();
+    // A client that never reads must not pin the socket once the answer is sent.
+    const t = setTimeout(() => socket.destroy(), 5000);
+    t.unref();
+    socket.once('close', () => clearTimeout(t));
   });
   res.on('error', () => {
     done();

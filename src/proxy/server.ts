@@ -51,6 +51,8 @@ export class ProxyServer {
   readonly #sessions = new Set<Session>();
   /** Upgrades between request and answer. */
   #pending = 0;
+  /** Client sockets of upgrades not (yet) turned into sessions: refused, relaying, dialling. */
+  readonly #handshaking = new Set<Socket>();
   readonly #perIp = new Map<string, number>();
   #nextId = 1;
   #draining = false;
@@ -230,6 +232,9 @@ export class ProxyServer {
 
   /** Close the listener and destroy every session now. */
   async close(): Promise<void> {
+    // Sockets still in a handshake (or relaying a refusal) are not the http server's anymore:
+    // closeAllConnections() does not see them.
+    for (const sock of this.#handshaking) sock.destroy();
     this.#draining = true;
     this.#stopHealth();
     for (const s of this.#sessions) s.destroy();
@@ -303,6 +308,8 @@ export class ProxyServer {
     // Node removed its own error handler before emitting 'upgrade' (research §2.1, P1): an
     // ECONNRESET from here on would crash the process without this line.
     socket.on('error', onEarlyError);
+    this.#handshaking.add(socket);
+    socket.once('close', () => this.#handshaking.delete(socket));
     const started = performance.now();
     const ctx: UpgradeCtx = { started, route: undefined, backend: undefined };
     try {
@@ -419,6 +426,7 @@ export class ProxyServer {
   }
 
   #open(client: Socket, backendSocket: Socket, backendHead: Buffer, early: Buffer[], t: Target, extensions: readonly string[]): void {
+    this.#handshaking.delete(client);
     const backend = t.backend;
     backend.active++;
     const info = {
