@@ -2,7 +2,7 @@
  * Close frames: decoding the code of a passing one and building the proxy's own.
  */
 import { randomFillSync } from 'node:crypto';
-import { Opcode } from './constants.js';
+import { MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
 
 /** "If there is no such data in the Close control frame, _The WebSocket Connection Close Code_ is considered to be 1005" (§7.1.5). */
 export const NO_STATUS = 1005;
@@ -24,6 +24,8 @@ export function closeCodeOf(payload: Buffer): number {
  */
 export function controlFrame(opcode: number, payload: Buffer, mask: boolean): Buffer {
   const len = payload.length;
+  // A longer payload would need an extended length: the 7-bit field below would lie.
+  if (len > MAX_CONTROL_PAYLOAD) throw new RangeError(`control frame payload of ${len} bytes (at most ${MAX_CONTROL_PAYLOAD})`);
   const frame = Buffer.allocUnsafe(2 + (mask ? 4 : 0) + len);
   frame[0] = 0x80 | opcode;
   frame[1] = (mask ? 0x80 : 0) | len;
@@ -36,11 +38,24 @@ export function controlFrame(opcode: number, payload: Buffer, mask: boolean): Bu
   return frame;
 }
 
-/** A close frame with a code and a short reason (truncated to the 123 bytes §5.5 allows). */
+/**
+ * A close frame with a code and a short reason, truncated to the 123 bytes §5.5 allows — at a
+ * character boundary: the reason "MUST be UTF-8" (§5.5.1), and a peer fails the connection with
+ * 1007 on a split character.
+ */
 export function closeFrame(code: number, reason: string, mask: boolean): Buffer {
-  const text = Buffer.from(reason, 'utf8').subarray(0, 123);
+  const text = utf8Prefix(Buffer.from(reason, 'utf8'), MAX_CONTROL_PAYLOAD - 2);
   const payload = Buffer.allocUnsafe(2 + text.length);
   payload.writeUInt16BE(code, 0);
   text.copy(payload, 2);
   return controlFrame(Opcode.Close, payload, mask);
+}
+
+/** The longest prefix of UTF-8 `buf` of at most `max` bytes that does not split a character. */
+function utf8Prefix(buf: Buffer, max: number): Buffer {
+  if (buf.length <= max) return buf;
+  let end = max;
+  // Back off continuation bytes (10xxxxxx) to the start of the character cut in two.
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end);
 }

@@ -76,6 +76,12 @@ export class FrameParser {
   /** The chunk being pushed, and where its not-yet-forwarded bytes start. */
   #chunk: Buffer = EMPTY;
   #from = 0;
+  /**
+   * Inside `push`: the sink's callbacks run while part of the chunk is not forwarded yet, so the
+   * state alone does not say where the forwarded bytes end. A frame injected from a callback is
+   * queued for the next boundary instead.
+   */
+  #busy = false;
 
   constructor(
     private readonly sink: FrameSink,
@@ -85,11 +91,13 @@ export class FrameParser {
   /**
    * True when the bytes forwarded so far end at a frame boundary, so a frame may be written
    * after them. A held header or control frame counts: none of it has been forwarded yet.
+   * False while a chunk is being pushed (from inside the sink's callbacks), except after a refusal.
    */
   get atBoundary(): boolean {
     const s = this.#state;
     // S_DISCARD is entered only at a boundary, and nothing is forwarded after it.
-    return s === S_HEADER || s === S_CONTROL || s === S_DISCARD;
+    if (s === S_DISCARD) return true;
+    return !this.#busy && (s === S_HEADER || s === S_CONTROL);
   }
 
   /** True when the other side has received part of a frame it will never see the end of. */
@@ -109,11 +117,12 @@ export class FrameParser {
 
   /**
    * Queue a frame to be forwarded at the next boundary. Returns true when the stream is at a
-   * boundary now and the caller should write `frame` itself, right away.
+   * boundary now and the caller should write `frame` itself, right away. Once framing is lost
+   * (`stopped` and not at a boundary) there is no next boundary: false, and nothing is queued.
    */
   inject(frame: Buffer): boolean {
     if (this.atBoundary) return true;
-    if (this.#state === S_PAYLOAD) (this.#pending ??= []).push(frame);
+    if (this.#state !== S_STOPPED) (this.#pending ??= []).push(frame);
     return false;
   }
 
@@ -125,6 +134,7 @@ export class FrameParser {
     const len = chunk.length;
     this.#chunk = chunk;
     this.#from = 0;
+    this.#busy = true;
     let pos = 0;
     while (pos < len) {
       switch (this.#state) {
@@ -188,11 +198,13 @@ export class FrameParser {
         default:
           // S_DISCARD
           this.#chunk = EMPTY;
+          this.#busy = false;
           return;
       }
     }
     this.#emit(len);
     this.#chunk = EMPTY;
+    this.#busy = false;
     if (this.#pending !== null && this.atBoundary) this.#flushPending();
   }
 
@@ -223,6 +235,7 @@ export class FrameParser {
     const sink = this.sink;
     const after = start + size;
 
+    let tooLarge = false;
     if (length === 126) {
       length = buf.readUInt16BE(start + 2);
       // "the minimal number of bytes MUST be used to encode the length" (§5.2)
@@ -231,19 +244,20 @@ export class FrameParser {
       const hi = buf.readUInt32BE(start + 2);
       // "the most significant bit MUST be 0" (§5.2); beyond 2^53 we cannot count exactly.
       if (hi > MAX_SAFE_HI) {
-        sink.violation('length_too_large');
-        return this.#stop(buf, inChunk, after);
+        tooLarge = true;
+        length = Infinity;
+      } else {
+        length = hi * 0x1_0000_0000 + buf.readUInt32BE(start + 6);
+        if (length <= 0xffff) sink.violation('non_minimal_length');
       }
-      length = hi * 0x1_0000_0000 + buf.readUInt32BE(start + 6);
-      if (length <= 0xffff) sink.violation('non_minimal_length');
     }
 
-    if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) {
-      // "If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket
-      // Connection_" (§5.2): whatever follows is not framing we can follow.
-      sink.violation('reserved_opcode');
-      return this.#stop(buf, inChunk, after);
-    }
+    // Every check runs before deciding what to do with the frame, so that a frame with several
+    // faults reports each of them (among them the one a receiver such as `ws` fails it for).
+    // "If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket
+    // Connection_" (§5.2): whatever follows is not framing we can follow.
+    const reserved = (opcode > 0x2 && opcode < 0x8) || opcode > 0xa;
+    if (reserved) sink.violation('reserved_opcode');
     // "A client MUST mask all frames that it sends to the server … A server MUST NOT mask any
     // frames that it sends to the client." (§5.1)
     if (masked !== this.opts.masked) sink.violation(masked ? 'mask_forbidden' : 'mask_required');
@@ -255,12 +269,26 @@ export class FrameParser {
         sink.violation('reserved_bits');
       }
     }
+    if (!reserved) {
+      if (isControl) {
+        // "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented." (§5.5)
+        if (!fin) sink.violation('fragmented_control');
+        if (length > MAX_CONTROL_PAYLOAD) sink.violation('control_too_long');
+      } else if (opcode === Opcode.Continuation) {
+        if (this.#msgOpcode === 0) sink.violation('unexpected_continuation');
+      } else if (this.#msgOpcode !== 0) {
+        sink.violation('incomplete_message');
+      }
+    }
+    if (tooLarge) {
+      sink.violation('length_too_large');
+      // Over any limit: refuse it like any frame too big, rather than wave the rest through.
+      if (this.opts.maxMessageBytes > 0) return this.#refuse(start, inChunk);
+    }
+    if (reserved || tooLarge) return this.#stop(buf, start, inChunk, after);
 
     if (isControl) {
-      // "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented." (§5.5)
-      if (!fin) sink.violation('fragmented_control');
       if (length > MAX_CONTROL_PAYLOAD) {
-        sink.violation('control_too_long');
         // Its length is still known, so framing holds: let it pass like a payload.
         if (!inChunk) sink.forward(buf);
         return this.#payload(length, false, after);
@@ -291,23 +319,13 @@ export class FrameParser {
       return inChunk ? buf.length : after;
     }
 
-    if (opcode === Opcode.Continuation) {
-      if (this.#msgOpcode === 0) sink.violation('unexpected_continuation');
-    } else {
-      if (this.#msgOpcode !== 0) sink.violation('incomplete_message');
+    if (opcode !== Opcode.Continuation) {
       this.#msgOpcode = opcode;
       this.#msgSize = 0;
     }
     const max = this.opts.maxMessageBytes;
-    if (max > 0 && this.#msgSize + length > max) {
-      // Refuse the frame before any of it is sent (SPEC: decided from the frame header).
-      if (inChunk) this.#emit(start);
-      this.#from = this.#chunk.length;
-      this.#state = S_DISCARD;
-      this.#pending = null;
-      sink.tooBig();
-      return this.#chunk.length;
-    }
+    // Refuse the frame before any of it is sent (SPEC: decided from the frame header).
+    if (max > 0 && this.#msgSize + length > max) return this.#refuse(start, inChunk);
     this.#msgSize += length;
     this.#msgFin = fin;
     if (!inChunk) sink.forward(buf);
@@ -328,8 +346,11 @@ export class FrameParser {
   #dataFrameEnd(): void {
     if (this.#msgFin) {
       const op = this.#msgOpcode;
+      const size = this.#msgSize;
       this.#msgOpcode = 0;
-      if (op !== 0) this.sink.message(op, this.#msgSize);
+      // A stray continuation after this must not count toward this message's limit.
+      this.#msgSize = 0;
+      if (op !== 0) this.sink.message(op, size);
     }
   }
 
@@ -360,13 +381,33 @@ export class FrameParser {
     return this.sink.control(opcode, p);
   }
 
-  /** Framing is lost: forward the header (if held) and everything after it, unparsed. */
-  #stop(buf: Buffer, inChunk: boolean, after: number): number {
+  /**
+   * Framing is lost at the frame starting at `start`: forward what precedes it, then the frames
+   * queued for a boundary (this is the last one), then the header (if held) and everything after
+   * it, unparsed.
+   */
+  #stop(buf: Buffer, start: number, inChunk: boolean, after: number): number {
     this.#state = S_STOPPED;
     this.#msgOpcode = 0;
-    this.#pending = null;
+    if (this.#pending !== null) {
+      if (inChunk) this.#emit(start);
+      this.#flushPending();
+    }
     if (!inChunk) this.sink.forward(buf);
     return inChunk ? this.#chunk.length : after;
+  }
+
+  /**
+   * A limit refused the frame starting at `start` (nothing of it sent): forward what precedes
+   * it and the frames queued for a boundary, then nothing more.
+   */
+  #refuse(start: number, inChunk: boolean): number {
+    if (inChunk) this.#emit(start);
+    this.#from = this.#chunk.length;
+    this.#state = S_DISCARD;
+    if (this.#pending !== null) this.#flushPending();
+    this.sink.tooBig();
+    return this.#chunk.length;
   }
 
   #flushPending(): void {

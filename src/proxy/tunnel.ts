@@ -123,7 +123,11 @@ class Flow implements FrameSink {
 
   /** Write a frame of the proxy's own toward `dst`, at a frame boundary. */
   inject(frame: Buffer): void {
-    if (this.parser.inject(frame)) this.forward(frame);
+    const p = this.parser;
+    if (p.inject(frame)) this.forward(frame);
+    // Framing toward dst is lost (garbage passed unparsed): no boundary will ever come, so
+    // nothing can be appended safely. Close its TCP instead.
+    else if (p.stopped && !p.atBoundary) this.dst.destroy();
   }
 }
 
