@@ -9,11 +9,17 @@ import { serveCommand, serveHelp } from './commands/serve.js';
 import { validateCommand, validateHelp } from './commands/validate.js';
 import { statusCommand, statusHelp } from './commands/status.js';
 import { demoCommand, demoHelp } from './commands/demo.js';
+import { checkCommand, checkHelp } from './commands/check.js';
+import { monitorCommand, monitorHelp } from './commands/monitor.js';
+import { stickyCheckCommand, stickyCheckHelp } from './commands/sticky-check.js';
 import { VERSION } from './version.js';
 
 const COMMANDS: Record<string, { run: Command; help: string; summary: string }> = {
   serve: { run: serveCommand, help: serveHelp, summary: 'run the proxy until SIGTERM/SIGINT' },
   validate: { run: validateCommand, help: validateHelp, summary: 'check a config file' },
+  check: { run: checkCommand, help: checkHelp, summary: 'one synthetic WebSocket health check of a URL' },
+  monitor: { run: monitorCommand, help: monitorHelp, summary: "run the config's synthetic monitors (--once: each once)" },
+  'sticky-check': { run: stickyCheckCommand, help: stickyCheckHelp, summary: 'reconnect N times: do all reach the same backend?' },
   status: { run: statusCommand, help: statusHelp, summary: "print a running proxy's close-code health report" },
   demo: { run: demoCommand, help: demoHelp, summary: 'two echo backends, wstap in front, a little traffic' },
 };
