@@ -9,6 +9,7 @@ import { ProxyServer } from './proxy/server.js';
 import { startTelemetry, type Telemetry } from './telemetry/sdk.js';
 import { createAdminServer, type AdminServer } from './admin/server.js';
 import { VERSION } from './version.js';
+import { MonitorService } from './monitor/index.js';
 
 export interface AppOptions {
   readonly logger: Logger;
@@ -25,6 +26,8 @@ export class App {
   readonly hub: EventHub;
   readonly proxy: ProxyServer;
   readonly telemetry: Telemetry;
+  /** The config's synthetic monitors, run by `serve` too. */
+  readonly monitors: MonitorService;
   readonly #admin: AdminServer | undefined;
   readonly #logger: Logger;
   #config: Config;
@@ -42,6 +45,7 @@ export class App {
       logger: opts.logger,
     });
     this.telemetry.attach(this.hub);
+    this.monitors = new MonitorService(config.monitors, this.telemetry.monitors, opts.logger);
     this.#admin = config.admin.enabled
       ? createAdminServer({
           host: config.admin.host,
@@ -49,6 +53,7 @@ export class App {
           snapshot: () => this.proxy.snapshot(),
           statusReport: () => this.telemetry.statusWindow.report(),
           ...(this.telemetry.prometheusHandler ? { metrics: this.telemetry.prometheusHandler } : {}),
+          monitors: () => this.monitors.results(),
           service: config.telemetry.service_name,
           version: VERSION,
           logger: opts.logger,
@@ -68,6 +73,8 @@ export class App {
       await app.close();
       throw err;
     }
+    // After binding: monitors may well target this very proxy.
+    app.monitors.start();
     return app;
   }
 
@@ -114,6 +121,7 @@ export class App {
     this.#config = config;
     this.proxy.reload(config);
     this.telemetry.reload(config);
+    void this.monitors.reload(config.monitors);
   }
 
   /** SIGTERM: stop accepting, let sessions end for `timeouts.drain`, close the rest, flush metrics. */
@@ -122,6 +130,8 @@ export class App {
     this.#stopped = true;
     const c = this.#config;
     await this.proxy.drain(c.timeouts.drain, c.shutdown.close_code);
+    // Before the telemetry shutdown, so the monitors' last runs are flushed.
+    await this.monitors.stop();
     await this.telemetry.shutdown(5000);
     await this.#admin?.close();
   }
@@ -129,6 +139,7 @@ export class App {
   /** Stop everything now (tests, start errors). */
   async close(): Promise<void> {
     this.#stopped = true;
+    await this.monitors.stop();
     await this.proxy.close();
     await this.#admin?.close();
     await this.telemetry.shutdown(1000);
