@@ -11,6 +11,7 @@ const missing = [];
 if (spawnSync('/usr/bin/python3', ['-c', 'import websockets'], { stdio: 'ignore' }).status !== 0) missing.push('python3-websockets');
 if (!existsSync('/usr/bin/prometheus') || !existsSync('/usr/bin/promtool')) missing.push('prometheus');
 if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
+if (!existsSync('/usr/bin/openssl')) missing.push('openssl'); // throwaway TLS certificates
 
 if (missing.length === 0) process.exit(0);
 const cmd = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;

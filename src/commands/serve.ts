@@ -23,12 +23,15 @@ export async function serveCommand(argv: readonly string[], io: CommandIO): Prom
   const config = loadConfigFile(path, io.env);
   const logger = createLogger({ level: config.log.level, format: config.log.format, destination: io.stderr });
   const app = await App.start(config, { logger });
+  // Signal handlers first: whoever waits for "wstap listening" may send SIGTERM right away, and
+  // the default action would kill the process without a drain.
+  const done = runUntilSignal(app, path, io, logger);
   const a = app.addresses;
   logger.info(
     { proxy: `${a.proxy.host}:${a.proxy.port}`, ...(a.admin ? { admin: `http://${a.admin.host}:${a.admin.port}` } : {}) },
     'wstap listening',
   );
-  return runUntilSignal(app, path, io, logger);
+  return done;
 }
 
 /** Block until SIGTERM/SIGINT; reload on SIGHUP (and file change when `watch`). */
@@ -42,6 +45,7 @@ export function runUntilSignal(app: App, path: string | undefined, io: CommandIO
       if (r.config === undefined) {
         for (const p of r.problems) logger.error({ problem: p }, 'config reload refused');
         logger.error({ trigger: why, problems: r.problems.length }, 'config reload refused: keeping the running config');
+        if (!stopping) setWatch(app.config);
         return;
       }
       app.reload(r.config);
@@ -51,10 +55,21 @@ export function runUntilSignal(app: App, path: string | undefined, io: CommandIO
     const setWatch = (c: Config): void => {
       if (path === undefined) return;
       if (c.watch && watcher === undefined) {
-        watcher = watch(path, () => {
-          clearTimeout(debounce);
-          debounce = setTimeout(() => reload('file change'), 200);
-        });
+        try {
+          watcher = watch(path, (event) => {
+            // 'rename': the watched inode was replaced (an editor's or a ConfigMap's atomic save)
+            // or removed; it will never change again. Watch the path anew after the reload.
+            if (event === 'rename') {
+              watcher?.close();
+              watcher = undefined;
+            }
+            clearTimeout(debounce);
+            debounce = setTimeout(() => reload('file change'), 200);
+          });
+        } catch (err) {
+          logger.warn({ err: (err as Error).message }, 'config watch failed');
+          return;
+        }
         watcher.on('error', (err) => logger.warn({ err: err.message }, 'config watch failed'));
       } else if (!c.watch && watcher !== undefined) {
         watcher.close();

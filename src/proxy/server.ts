@@ -182,6 +182,18 @@ export class ProxyServer {
     this.#router = new Router(config.routes);
     this.#trusted = new TrustedProxies(config.trusted_proxies);
     this.#buildPools(config);
+    // Node reads these for each new connection: the next ones get the new values.
+    this.#server.headersTimeout = config.timeouts.request_head;
+    (this.#server as { maxHeaderSize?: number }).maxHeaderSize = config.limits.max_header_bytes;
+    // A renewed certificate (new files, same or other paths) serves the next TLS handshakes.
+    const tls = config.listen.tls;
+    if (tls !== undefined && this.#server instanceof https.Server) {
+      try {
+        this.#server.setSecureContext({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
+      } catch (err) {
+        this.#logger.error({ err: (err as Error).message }, 'listen.tls: cannot load the new certificate, keeping the old one');
+      }
+    }
   }
 
   get pools(): ReadonlyMap<string, Pool> {
@@ -226,6 +238,9 @@ export class ProxyServer {
     for (const s of this.#sessions) s.close(closeCode, closeCode === 1012 ? 'service restart' : 'going away', 'draining');
     if (this.#sessions.size > 0) await this.#waitIdle(this.#config.timeouts.close + 100);
     for (const s of this.#sessions) s.destroy();
+    // A handshake still in flight would open a session after the drain: drop it now.
+    for (const sock of this.#handshaking) sock.destroy();
+    if (this.#pending > 0) await this.#waitIdle(1000);
     this.#server.closeAllConnections();
     this.#stopHealth();
   }
