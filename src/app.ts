@@ -107,13 +107,17 @@ export class App {
   }
 
   /**
-   * Apply a new config without dropping open sessions. Listener address, TLS files and the
-   * admin address are bound at start: a change to them is logged and needs a restart.
+   * Apply a new config without dropping open sessions. A renewed listener certificate applies
+   * to new connections; the listen address, turning TLS on or off, and the admin address are
+   * bound at start: a change to them is logged and needs a restart.
    */
   reload(config: Config): void {
     const old = this.#config;
     if (old.listen.host !== config.listen.host || old.listen.port !== config.listen.port) {
       this.#logger.warn('listen address changed: it applies after a restart');
+    }
+    if ((old.listen.tls === undefined) !== (config.listen.tls === undefined)) {
+      this.#logger.warn('listen.tls turned on or off: it applies after a restart');
     }
     if (old.admin.host !== config.admin.host || old.admin.port !== config.admin.port || old.admin.enabled !== config.admin.enabled) {
       this.#logger.warn('admin address changed: it applies after a restart');
