@@ -139,8 +139,8 @@ export class Session implements BeatHost {
   readonly c2b: Flow;
   readonly b2c: Flow;
   readonly #opts: TunnelOptions;
-  /** First close frame: its code (0 = none yet) and who sent it. */
-  #code = 0;
+  /** First close frame: its code (-1 = none yet; 0 is a code a peer can send) and who sent it. */
+  #code = -1;
   #initiator: Initiator = 'proxy';
   #reason: string | undefined;
   /** A close frame was received from this leg. */
@@ -186,7 +186,7 @@ export class Session implements BeatHost {
   }
 
   get closing(): boolean {
-    return this.#code !== 0 || this.#ended;
+    return this.#code >= 0 || this.#ended;
   }
 
   onRtt(leg: Leg, seconds: number): void {
@@ -241,7 +241,7 @@ export class Session implements BeatHost {
   onCloseFrame(flow: Flow, payload: Buffer): boolean {
     const from = flow.srcLeg;
     this.#closeFrom[from] = true;
-    if (this.#code === 0) {
+    if (this.#code < 0) {
       this.#code = closeCodeOf(payload);
       this.#initiator = from;
     }
@@ -295,7 +295,7 @@ export class Session implements BeatHost {
   }
 
   #record(code: number, initiator: Initiator, reason?: string): void {
-    if (this.#code !== 0) return;
+    if (this.#code >= 0) return;
     this.#code = code;
     this.#initiator = initiator;
     this.#reason = reason;
@@ -370,7 +370,7 @@ export class Session implements BeatHost {
     this.#ended = true;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.beat?.stop();
-    const code = this.#code === 0 ? ABNORMAL : this.#code;
+    const code = this.#code < 0 ? ABNORMAL : this.#code;
     const initiator = this.#initiator;
     const durationS = (performance.now() - this.info.openedAt) / 1000;
     const event = {
