@@ -147,6 +147,10 @@ export class Session implements BeatHost {
   #closeFrom = { client: false, backend: false };
   /** A close frame was written toward this leg (passed through, or the proxy's own). */
   #closeTo = { client: false, backend: false };
+  /** The proxy wrote a close frame of its own toward this leg. */
+  #ourCloseTo = { client: false, backend: false };
+  /** This leg's TCP has ended (FIN or error): it is gone, whatever follows. */
+  #legEnded = { client: false, backend: false };
   #closeTimer: NodeJS.Timeout | undefined;
   #open = 2;
   #ended = false;
@@ -246,8 +250,10 @@ export class Session implements BeatHost {
       this.#initiator = from;
     }
     this.#armCloseTimer();
-    // The proxy already sent its own close toward that leg: a second one would be a violation.
-    if (this.#closeTo[flow.dstLeg]) return false;
+    // A close answering the proxy's own close is for the proxy, not for the other peer; and a
+    // leg that already got the proxy's close must not get a second one. A peer's own closes
+    // (even a second one) pass through untouched.
+    if (this.#ourCloseTo[from] || this.#ourCloseTo[flow.dstLeg]) return false;
     this.#closeTo[flow.dstLeg] = true;
     return true;
   }
@@ -305,6 +311,7 @@ export class Session implements BeatHost {
     const leg = flow.dstLeg;
     if (this.#closeTo[leg] || !flow.dst.writable) return;
     this.#closeTo[leg] = true;
+    this.#ourCloseTo[leg] = true;
     flow.inject(closeFrame(code, reason, leg === 'backend'));
     this.#armCloseTimer();
   }
@@ -336,11 +343,14 @@ export class Session implements BeatHost {
     const toOther = leg === 'client' ? this.c2b : this.b2c;
     if (failed) gone.destroy();
     this.#armCloseTimer();
-    if (!this.#closeFrom[leg]) {
+    this.#legEnded[leg] = true;
+    // When the other leg left first, this one ending is the consequence, not news for it.
+    if (!this.#closeFrom[leg] && !this.#legEnded[toOther.dstLeg]) {
       this.#record(ABNORMAL, leg);
       if (!this.#closeTo[toOther.dstLeg] && other.writable) {
         if (toOther.parser.atBoundary) {
           this.#closeTo[toOther.dstLeg] = true;
+          this.#ourCloseTo[toOther.dstLeg] = true;
           // 1014 "Bad Gateway" toward the client; 1001 "going away" toward the backend.
           toOther.forward(closeFrame(leg === 'backend' ? 1014 : 1001, `${leg} went away`, leg === 'client'));
         } else {
