@@ -367,7 +367,9 @@ export class FrameParser {
   #control(opcode: number, buf: Buffer, at: number, length: number, maskAt: number): boolean {
     let p: Buffer;
     if (maskAt >= 0 && length > 0) {
-      p = Buffer.allocUnsafe(length);
+      // Unmask into one shared scratch area: the payload is only valid during the sink call
+      // (FrameSink.control's contract), so a pong per heartbeat allocates no memory of its own.
+      p = UNMASKED.subarray(0, length);
       for (let i = 0; i < length; i++) p[i] = buf[at + i]! ^ buf[maskAt + (i & 3)]!;
     } else {
       p = buf.subarray(at, at + length);
@@ -418,6 +420,8 @@ export class FrameParser {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Scratch for unmasked control payloads (≤ 125 bytes; see #control). */
+const UNMASKED = Buffer.allocUnsafeSlow(MAX_CONTROL_PAYLOAD);
 
 /**
  * Size of a frame header from its second byte (undefined when not yet read) — 0 when unknown or

@@ -310,7 +310,11 @@ async function runOne(scnName, target) {
       const rss0 = rssOf(memPids);
       loader.child.send({ cmd: 'open' });
       const opened = await lbox.next('opened', maxMs);
+      // CPU while the sessions sit idle: with wstap that is the heartbeats (and nothing else).
+      const idleCpu0 = cpuOf(memPids);
+      const idleT0 = performance.now();
       await sleep(scn.measureMs);
+      const idleCpuPct = ((cpuOf(memPids) - idleCpu0) / ((performance.now() - idleT0) / 1000)) * 100;
       const rss1 = rssOf(memPids);
       loader.child.send({ cmd: 'touch' });
       const touched = await lbox.next('touched', maxMs);
@@ -323,6 +327,7 @@ async function runOne(scnName, target) {
         sessions: n,
         openPerS: n / (opened.openMs / 1000),
         kbPerSession: (rss1 - rss0) / n,
+        idleCpuPct,
         kbPerSessionTouched: (rss2 - rss0) / n,
         rssBeforeKiB: rss0,
         rssIdleKiB: rss1,
@@ -427,6 +432,7 @@ const ROWS = [
   ['idle', 'sessions held', 'sessions', 'info'],
   ['idle', 'KB/session, untouched', 'kbPerSession', 'lower'],
   ['idle', 'KB/session, after 1 msg', 'kbPerSessionTouched', 'lower'],
+  ['idle', 'CPU % while idle (heartbeats)', 'idleCpuPct', 'lower'],
   ['idle', 'sessions opened/s (200 in flight)', 'openPerS', 'higher'],
   ['connrate', 'new sessions/s', 'perS', 'higher'],
   ['connrate', 'handshake p99 µs', 'p99', 'lower'],
