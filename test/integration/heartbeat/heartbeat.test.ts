@@ -245,6 +245,30 @@ describe('idle timeout', () => {
     await assertNoLeaks(p, [backend]);
   });
 
+  it('bytes stuck in a full buffer are not activity: a stalled session still times out', async () => {
+    // The backend floods a client that never reads: once the buffers are full wstap stops
+    // reading the backend, and nothing moves any more.
+    backend = await echoBackend({}, (ws) => {
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      const pump = (): void => {
+        while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 8 * 1024 * 1024) ws.send(chunk);
+        if (ws.readyState === WebSocket.OPEN) setTimeout(pump, 5);
+      };
+      pump();
+    });
+    p = await startProxy(simpleConfig([backend.url], { timeouts: { idle: 300, close: 300 } }));
+    const sock = net.connect(p.port, '127.0.0.1');
+    sock.on('error', () => {});
+    await once(sock, 'connect');
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    await once(sock, 'data');
+    sock.pause(); // never reads again
+    await p.rec.closes(1);
+    expect(p.rec.errors).toContain('idle_timeout');
+    sock.destroy();
+    await assertNoLeaks(p, [backend]);
+  });
+
   it('traffic keeps a session alive past timeouts.idle', async () => {
     backend = await echoBackend();
     p = await startProxy(simpleConfig([backend.url], { timeouts: { idle: 150 } }));
