@@ -14,7 +14,7 @@ import type { EventHub } from '../events.js';
 import type { Logger } from '../log.js';
 import { ProxyError, ERRORS } from '../errors.js';
 import { Router } from '../routing/router.js';
-import { Pool } from '../balance/pool.js';
+import { Pool, type Selection } from '../balance/pool.js';
 import { affinityKeyOf } from '../balance/affinity-key.js';
 import { Health } from '../health/health.js';
 import type { PassiveOptions } from '../health/passive.js';
@@ -295,15 +295,17 @@ export class ProxyServer {
       return;
     }
     const route = this.#router.match(req.headers.host, req.url ?? '/');
-    const backend = route ? this.#pools.get(route.backend)?.pick() : undefined;
+    const peer = unmapV4(req.socket.remoteAddress ?? '');
+    const trusted = this.#trusted.trusts(peer);
+    // The same affinity as upgrades: a long-polling fallback must reach its WebSocket's backend.
+    const clientIp = this.#trusted.resolve(peer, req.headers['x-forwarded-for'] as string | undefined);
+    const backend = route ? this.#choose(route, req, clientIp)?.backend : undefined;
     if (route === undefined || backend === undefined) {
       const code = route === undefined ? 'no_route' : 'no_backend';
       res.writeHead(ERRORS[code].status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
       res.end(`${ERRORS[code].text}\n`);
       return;
     }
-    const peer = unmapV4(req.socket.remoteAddress ?? '');
-    const trusted = this.#trusted.trusts(peer);
     const target = new URL(backend.url.href.replace(/^ws/, 'http'));
     // Set forwarding headers with the same trust rule as upgrades (http-proxy's xfwd appends blindly).
     const xff = trusted && req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${peer}` : peer;
@@ -358,14 +360,22 @@ export class ProxyServer {
       throw new ProxyError('too_many_per_ip');
     }
     const pool = this.#pools.get(route.backend);
-    const affinity = pool?.config.affinity;
-    const key = affinity === undefined ? undefined : affinityKeyOf(affinity.key, req, clientIp);
-    const selection = pool?.select({ ...(key !== undefined ? { key } : {}), clientIp });
+    const selection = this.#choose(route, req, clientIp);
     if (pool === undefined || selection === undefined) throw new ProxyError('no_backend', route.backend);
     const backend = selection.backend;
     ctx.backend = backend.id;
-    this.#hub.selection(route.name, backend.id, selection.affinity);
     this.#connect(req, socket, head, ctx, { route, pool, backend, hs, peer, trusted, clientIp });
+  }
+
+  /** Pick a server of the route's pool (with its affinity key, if any) and report the pick. */
+  #choose(route: RouteConfig, req: IncomingMessage, clientIp: string): Selection | undefined {
+    const pool = this.#pools.get(route.backend);
+    if (pool === undefined) return undefined;
+    const affinity = pool.config.affinity;
+    const key = affinity === undefined ? undefined : affinityKeyOf(affinity.key, req, clientIp);
+    const selection = pool.select({ ...(key !== undefined ? { key } : {}), clientIp });
+    if (selection !== undefined) this.#hub.selection(route.name, selection.backend.id, selection.affinity);
+    return selection;
   }
 
   #connect(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeCtx, t: Target): void {
