@@ -59,8 +59,12 @@ export interface SessionCloseEvent {
 export interface ProxyObserver {
   upgrade?(e: UpgradeEvent): void;
   sessionOpen?(s: SessionInfo): void;
-  /** One complete data message (a fragmented message counts once); size = payload bytes on the wire. */
-  message?(s: SessionInfo, dir: Direction, type: MessageType, size: number): void;
+  /**
+   * One complete data message (a fragmented message counts once); size = payload bytes on the wire.
+   * `at` is the `performance.now()` the tunnel read for the chunk that completed the message, so
+   * observers that need a time need not read the clock once per message.
+   */
+  message?(s: SessionInfo, dir: Direction, type: MessageType, size: number, at?: number): void;
   /** Wire bytes relayed (called per chunk). */
   bytes?(s: SessionInfo, dir: Direction, n: number): void;
   sessionClose?(s: SessionInfo, e: SessionCloseEvent): void;
@@ -111,8 +115,8 @@ export class EventHub implements Required<ProxyObserver> {
   sessionOpen(s: SessionInfo): void {
     this.#each('sessionOpen', (fn, o) => fn.call(o, s));
   }
-  message(s: SessionInfo, dir: Direction, type: MessageType, size: number): void {
-    for (const o of this.#observers) o.message?.(s, dir, type, size);
+  message(s: SessionInfo, dir: Direction, type: MessageType, size: number, at?: number): void {
+    for (const o of this.#observers) o.message?.(s, dir, type, size, at);
   }
   bytes(s: SessionInfo, dir: Direction, n: number): void {
     for (const o of this.#observers) o.bytes?.(s, dir, n);

@@ -3,11 +3,13 @@
  * and the per-message hooks are the hot path, so the objects are built once per
  * (route, backend) pair and shared by every session of that pair: no allocation per message,
  * and no per-session copies either (10k sessions on one route share one set). The pair also
- * holds the running message and byte totals that the observable counters report.
+ * holds the running message and byte totals that the observable counters report, and the
+ * pair's `wstap.message.size` series when the recorder aggregates them.
  */
 import type { Attributes } from '@opentelemetry/api';
 import type { Direction, Initiator, Leg, MessageType } from '../events.js';
 import { ATTR } from './names.js';
+import type { AggregatedHistogram, HistogramSeries } from './aggregated-histogram.js';
 
 /** Index of a direction in the pre-built arrays. */
 export function directionIndex(dir: Direction): 0 | 1 {
@@ -33,6 +35,11 @@ export class PairAttributes {
   readonly messageCounts = new Float64Array(4);
   /** Wire bytes relayed so far, indexed like {@link byDirection}. Float64: exact up to 2^53. */
   readonly ioBytes = new Float64Array(2);
+  /**
+   * `wstap.message.size` series, indexed like {@link byDirection} (attributes `byDirection[d]`);
+   * null when the sizes go through the SDK instrument instead.
+   */
+  readonly messageSizes: readonly [HistogramSeries, HistogramSeries] | null;
   // Close attributes are built at most once per (code, initiator) seen on this pair; the code
   // is already normalised, so the map stays small (≤ 17 codes × 3 initiators when grouped).
   readonly #byClose = new Map<number, Attributes>();
@@ -40,10 +47,12 @@ export class PairAttributes {
   constructor(
     readonly route: string,
     readonly backend: string,
+    messageSizes?: AggregatedHistogram,
   ) {
     this.base = Object.freeze({ [ATTR.ROUTE]: route, [ATTR.BACKEND]: backend });
     const dirs = DIRECTIONS.map((d) => Object.freeze({ ...this.base, [ATTR.DIRECTION]: d }));
     this.byDirection = [dirs[0]!, dirs[1]!];
+    this.messageSizes = messageSizes ? [messageSizes.series(dirs[0]!), messageSizes.series(dirs[1]!)] : null;
     this.byMessage = DIRECTIONS.flatMap((d) =>
       TYPES.map((t) => Object.freeze({ ...this.base, [ATTR.DIRECTION]: d, [ATTR.MESSAGE_TYPE]: t })),
     );

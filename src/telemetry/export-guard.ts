@@ -3,10 +3,14 @@
  * and its recovery once more. Without it export failures are either silent (the SDK reports
  * them to `diag`, which logs nothing unless a diag logger is installed) or, with a diag logger,
  * one error line every 10 s for as long as the collector is down.
+ *
+ * It also merges the scope metrics that the reader's producers (`wstap.message.size`) append
+ * under the wstap scope into the SDK's entry for it, so a request carries one entry per scope.
  */
 import type { PushMetricExporter, ResourceMetrics, InstrumentType, AggregationOption } from '@opentelemetry/sdk-metrics';
 import { AggregationTemporality, AggregationType } from '@opentelemetry/sdk-metrics';
 import type { Logger } from '../log.js';
+import { mergeSameScopes } from './aggregated-histogram.js';
 
 type ExportCallback = Parameters<PushMetricExporter['export']>[1];
 
@@ -43,7 +47,7 @@ export class LoggingExporter implements PushMetricExporter {
       resultCallback(result);
     };
     try {
-      this.inner.export(metrics, done);
+      this.inner.export(mergeSameScopes(metrics), done);
     } catch (err) {
       done({ code: 1, error: err instanceof Error ? err : new Error(String(err)) });
     }

@@ -8,6 +8,7 @@
  */
 import { ValueType, type Meter } from '@opentelemetry/api';
 import { METRIC } from './names.js';
+import type { HistogramDefinition } from './aggregated-histogram.js';
 
 /** Session lengths, seconds: from 10 ms to a day (WebSocket sessions routinely last hours). */
 export const SESSION_DURATION_BUCKETS: readonly number[] = [
@@ -33,6 +34,22 @@ export const SESSION_MESSAGES_BUCKETS: readonly number[] = [
 
 const INT = ValueType.INT;
 const DOUBLE = ValueType.DOUBLE;
+
+/**
+ * `wstap.message.size`, recorded once per relayed message. `startTelemetry` does not record it
+ * through the SDK instrument (the SDK hashes the attributes on every `record()`): the recorder
+ * aggregates it per route × backend × direction in plain arrays (aggregated-histogram.ts)
+ * and a producer per reader exports it as this very histogram. The `messageSize` instrument
+ * below is created from the same definition and receives measurements only from a recorder
+ * built without that aggregate (a MeterProvider assembled by hand, as in unit tests).
+ */
+export const MESSAGE_SIZE_HISTOGRAM: HistogramDefinition = {
+  name: METRIC.MESSAGE_SIZE,
+  unit: 'By',
+  description: 'Payload size of relayed data messages as seen on the wire (compressed if negotiated).',
+  valueType: INT,
+  boundaries: MESSAGE_SIZE_BUCKETS,
+};
 
 /** Create every instrument of SPEC §5 on `meter`. Call once per MeterProvider. */
 export function createInstruments(meter: Meter) {
@@ -73,12 +90,13 @@ export function createInstruments(meter: Meter) {
       description: 'Data messages relayed (a fragmented message counts once; control frames excluded).',
       valueType: INT,
     }),
+    /** See {@link MESSAGE_SIZE_HISTOGRAM}: empty (and not exported) when the recorder aggregates it. */
     messageSize: histogram(
-      METRIC.MESSAGE_SIZE,
-      'By',
-      'Payload size of relayed data messages as seen on the wire (compressed if negotiated).',
-      MESSAGE_SIZE_BUCKETS,
-      INT,
+      MESSAGE_SIZE_HISTOGRAM.name,
+      MESSAGE_SIZE_HISTOGRAM.unit,
+      MESSAGE_SIZE_HISTOGRAM.description,
+      MESSAGE_SIZE_HISTOGRAM.boundaries,
+      MESSAGE_SIZE_HISTOGRAM.valueType,
     ),
     io: meter.createObservableCounter(METRIC.IO, {
       unit: 'By',

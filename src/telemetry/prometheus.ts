@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import type { MetricProducer } from '@opentelemetry/sdk-metrics';
 import type { Logger } from '../log.js';
 
 /** The handler type the admin server accepts for `/metrics`. */
@@ -15,9 +16,9 @@ export type MetricsHandler = (req: IncomingMessage, res: ServerResponse) => void
 /** Text exposition format 0.0.4, which every Prometheus version scrapes. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-/** A Prometheus pull reader that does not start a server. */
-export function createPrometheusReader(): PrometheusExporter {
-  return new PrometheusExporter({ preventServerStart: true });
+/** A Prometheus pull reader that does not start a server; `metricProducers` add to what it collects. */
+export function createPrometheusReader(metricProducers: MetricProducer[] = []): PrometheusExporter {
+  return new PrometheusExporter({ preventServerStart: true, metricProducers });
 }
 
 /**

@@ -5,7 +5,9 @@
  *
  * Sessions are recognised by object identity: the core passes the same {@link SessionInfo}
  * object to every hook of one session (`Tunnel.info`), and a WeakMap cannot leak if a close
- * were ever missed.
+ * were ever missed. The per-chunk and per-message hooks first compare with the last session
+ * seen: a chunk's `bytes` and the `message` calls it completes come one after another for the
+ * same session, so the WeakMap is consulted about once per chunk instead of once per message.
  */
 import type {
   Direction,
@@ -21,11 +23,18 @@ import type { Instruments } from './instruments.js';
 import { ATTR, type AffinityOutcome } from './names.js';
 import { AttributeCache, PairAttributes, directionIndex, routeBackend } from './attribute-sets.js';
 import { BoundedLabel, normalizeCloseCode, type CloseCodeMode } from './close-codes.js';
+import type { AggregatedHistogram } from './aggregated-histogram.js';
 
 /** Options of {@link TelemetryRecorder}. */
 export interface RecorderOptions {
   /** `telemetry.close_codes` (default `exact`). */
   readonly closeCodes?: CloseCodeMode;
+  /**
+   * Aggregate `wstap.message.size` here instead of recording each message through the SDK
+   * instrument. Every reader must then export it through a producer of this aggregate
+   * (`startTelemetry` does that); without it, a reader would not see the metric at all.
+   */
+  readonly messageSizes?: AggregatedHistogram;
 }
 
 /** Records proxy events into the instruments of {@link createInstruments}. */
@@ -39,6 +48,10 @@ export class TelemetryRecorder implements ProxyObserver {
   readonly #adopted = new WeakSet<SessionInfo>();
   readonly #cache = new AttributeCache();
   readonly #errorTypes = new BoundedLabel();
+  readonly #messageSizes: AggregatedHistogram | undefined;
+  /** The session of the last per-chunk/per-message hook and its pair (see the file comment). */
+  #lastSession: SessionInfo | undefined;
+  #lastPair: PairAttributes | undefined;
 
   // Reports the running message/byte totals of every pair at each collection: the per-message
   // hooks only increment numbers (see `messages` in instruments.ts for the cost this saves).
@@ -59,6 +72,7 @@ export class TelemetryRecorder implements ProxyObserver {
   constructor(instruments: Instruments, options: RecorderOptions = {}) {
     this.#i = instruments;
     this.#closeCodes = options.closeCodes ?? 'exact';
+    this.#messageSizes = options.messageSizes;
     instruments.meter.addBatchObservableCallback(this.#observe, [instruments.messages, instruments.io]);
   }
 
@@ -99,18 +113,21 @@ export class TelemetryRecorder implements ProxyObserver {
   }
 
   message(s: SessionInfo, dir: Direction, type: MessageType, size: number): void {
-    const pair = this.#sessions.get(s) ?? this.#adopt(s);
+    const pair = s === this.#lastSession ? this.#lastPair! : this.#find(s);
     const d = directionIndex(dir);
     pair.messageCounts[d * 2 + (type === 'binary' ? 1 : 0)]!++;
-    this.#i.messageSize.record(size, pair.byDirection[d]);
+    const sizes = pair.messageSizes;
+    if (sizes !== null) sizes[d].record(size);
+    else this.#i.messageSize.record(size, pair.byDirection[d]);
   }
 
   bytes(s: SessionInfo, dir: Direction, n: number): void {
-    const pair = this.#sessions.get(s) ?? this.#adopt(s);
+    const pair = s === this.#lastSession ? this.#lastPair! : this.#find(s);
     pair.ioBytes[directionIndex(dir)]! += n;
   }
 
   sessionClose(s: SessionInfo, e: SessionCloseEvent): void {
+    if (s === this.#lastSession) this.#lastSession = this.#lastPair = undefined;
     const known = this.#sessions.get(s);
     const pair = known ?? this.#pair(s.route, s.backend);
     if (known !== undefined && !this.#adopted.has(s)) this.#i.connectionsActive.add(-1, pair.base);
@@ -166,9 +183,17 @@ export class TelemetryRecorder implements ProxyObserver {
     if (pair === undefined) {
       // Never evicted: pairs are bounded by the config's routes × servers, and the running
       // totals they hold must stay monotonic for the counters built on them.
-      pair = new PairAttributes(route, backend);
+      pair = new PairAttributes(route, backend, this.#messageSizes);
       this.#pairs.set(key, pair);
     }
+    return pair;
+  }
+
+  // The per-chunk/per-message lookup when the session is not the last one seen.
+  #find(s: SessionInfo): PairAttributes {
+    const pair = this.#sessions.get(s) ?? this.#adopt(s);
+    this.#lastSession = s;
+    this.#lastPair = pair;
     return pair;
   }
 

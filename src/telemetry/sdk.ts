@@ -5,14 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ObservableResult } from '@opentelemetry/api';
-import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import type { Config } from '../config/types.js';
 import type { EventHub, ProxyObserver } from '../events.js';
 import type { Logger } from '../log.js';
 import type { CoreSnapshot } from '../snapshot.js';
-import { createInstruments, type Instruments } from './instruments.js';
+import { createInstruments, MESSAGE_SIZE_HISTOGRAM, type Instruments } from './instruments.js';
+import { AggregatedHistogram, addMetricProducer } from './aggregated-histogram.js';
 import { ATTR, METER_NAME } from './names.js';
 import { TelemetryRecorder } from './recorder.js';
 import { MonitorRecorder, noopMonitorMetrics, type MonitorMetrics } from './monitor-metrics.js';
@@ -79,6 +80,17 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     // Last, so OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win: they are the deployment's override.
     .merge(detectResources({ detectors: [envDetector] }));
 
+  // `wstap.message.size` is aggregated by the recorder, off the SDK's per-record attribute
+  // hashing; every reader gets its own producer, which knows that reader's temporality.
+  const messageSizes = new AggregatedHistogram(MESSAGE_SIZE_HISTOGRAM);
+  const scope = { name: METER_NAME, version: opts.version, schemaUrl: undefined };
+  const withMessageSizes = <R extends IMetricReader>(build: (metricProducers: MetricProducer[]) => R): R => {
+    const producer = messageSizes.producer(scope);
+    const reader = build([producer]);
+    producer.bind(reader);
+    return reader;
+  };
+
   const readers: IMetricReader[] = [];
   if (t.otlp !== undefined) {
     // Pass `url` only when configured: an explicit url silences OTEL_EXPORTER_OTLP_*ENDPOINT.
@@ -87,22 +99,31 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
       ...(Object.keys(t.otlp.headers).length > 0 ? { headers: { ...t.otlp.headers } } : {}),
     });
     const target = t.otlp.endpoint ?? 'the OTEL_EXPORTER_OTLP_* endpoint';
+    const interval = t.otlp.interval;
     readers.push(
-      new PeriodicExportingMetricReader({
-        exporter: new LoggingExporter(exporter, log, target),
-        exportIntervalMillis: t.otlp.interval,
-        // The SDK throws if the timeout exceeds the interval.
-        exportTimeoutMillis: Math.min(DEFAULT_EXPORT_TIMEOUT_MS, t.otlp.interval),
-      }),
+      withMessageSizes(
+        (metricProducers) =>
+          new PeriodicExportingMetricReader({
+            exporter: new LoggingExporter(exporter, log, target),
+            exportIntervalMillis: interval,
+            // The SDK throws if the timeout exceeds the interval.
+            exportTimeoutMillis: Math.min(DEFAULT_EXPORT_TIMEOUT_MS, interval),
+            metricProducers,
+          }),
+      ),
     );
   }
-  const prometheus = t.prometheus ? createPrometheusReader() : undefined;
+  const prometheus = t.prometheus ? withMessageSizes(createPrometheusReader) : undefined;
   if (prometheus !== undefined) readers.push(prometheus);
-  readers.push(...(opts.extraReaders ?? []));
+  for (const reader of opts.extraReaders ?? []) {
+    // Built by the caller, so too late for `metricProducers`: wrap its collect() instead.
+    addMetricProducer(reader, messageSizes.producer(scope).bind(reader));
+    readers.push(reader);
+  }
 
   const meterProvider = new MeterProvider({ resource, readers });
   const instruments = createInstruments(meterProvider.getMeter(METER_NAME, opts.version));
-  const recorder = new TelemetryRecorder(instruments, { closeCodes: t.close_codes });
+  const recorder = new TelemetryRecorder(instruments, { closeCodes: t.close_codes, messageSizes });
   const statusWindow = new StatusWindow({ ...windowOptions(config), ...(opts.now ? { now: opts.now } : {}) });
   if (opts.snapshot !== undefined) observeBackends(instruments, opts.snapshot, log);
 

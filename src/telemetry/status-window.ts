@@ -7,6 +7,10 @@
  * fixed-size latency histogram per leg; rates use a ring of 60 one-second slots. Old buckets are
  * not swept by a timer: a bucket is reset when time comes back round to it, and evaluation skips
  * buckets older than the window.
+ *
+ * Messages are the hot path, so `message()` reads no clock: it takes the time the tunnel read for
+ * the chunk (the hook's `at`) and, while that time stays inside the current one-second slot,
+ * only increments that slot's counters.
  */
 import { performance } from 'node:perf_hooks';
 import type { Direction, Initiator, Leg, MessageType, ProxyObserver, SessionCloseEvent, SessionInfo } from '../events.js';
@@ -63,9 +67,16 @@ export class StatusWindow implements ProxyObserver {
   readonly #rateEpoch = new Float64Array(RATE_SLOTS).fill(-1);
   readonly #rateMessages = new Float64Array(RATE_SLOTS * 2);
   readonly #rateBytes = new Float64Array(RATE_SLOTS * 2);
+  /** The rate slot messages currently go to: [start, end) in ms, and its index × 2. */
+  #slotStartMs = Infinity;
+  #slotEndMs = -Infinity;
+  #slotIndex = 0;
+  /** The hook's `at` is on `performance.now()`'s clock: unusable when a test injects another. */
+  readonly #useAt: boolean;
 
   constructor(options: StatusWindowOptions) {
     this.#now = options.now ?? (() => performance.now());
+    this.#useAt = options.now === undefined;
     this.#opts = settings(options);
     this.#startedAt = this.#now();
     this.#resetRing();
@@ -104,15 +115,10 @@ export class StatusWindow implements ProxyObserver {
     this.#bucket().pingTimeouts[leg === 'client' ? 0 : 1]++;
   }
 
-  message(_s: SessionInfo, dir: Direction, _type: MessageType, size: number): void {
-    const sec = Math.floor(this.#now() / 1000);
-    const slot = ((sec % RATE_SLOTS) + RATE_SLOTS) % RATE_SLOTS;
-    if (this.#rateEpoch[slot] !== sec) {
-      this.#rateEpoch[slot] = sec;
-      this.#rateMessages[slot * 2] = this.#rateMessages[slot * 2 + 1] = 0;
-      this.#rateBytes[slot * 2] = this.#rateBytes[slot * 2 + 1] = 0;
-    }
-    const i = slot * 2 + (dir === 'client_to_backend' ? 0 : 1);
+  message(_s: SessionInfo, dir: Direction, _type: MessageType, size: number, at?: number): void {
+    const t = at !== undefined && this.#useAt ? at : this.#now();
+    if (!(t >= this.#slotStartMs && t < this.#slotEndMs)) this.#rateSlot(t);
+    const i = this.#slotIndex + (dir === 'client_to_backend' ? 0 : 1);
     this.#rateMessages[i]!++;
     this.#rateBytes[i]! += size;
   }
@@ -223,6 +229,20 @@ export class StatusWindow implements ProxyObserver {
   /** Everything the window contributes to /status. */
   report(): WindowReport {
     return { close_health: this.evaluate(), ping: this.pingPercentiles(), messages: this.messageRates() };
+  }
+
+  // Make the slot of second floor(t / 1000) current, clearing it if it still holds an older turn.
+  #rateSlot(t: number): void {
+    const sec = Math.floor(t / 1000);
+    const slot = ((sec % RATE_SLOTS) + RATE_SLOTS) % RATE_SLOTS;
+    if (this.#rateEpoch[slot] !== sec) {
+      this.#rateEpoch[slot] = sec;
+      this.#rateMessages[slot * 2] = this.#rateMessages[slot * 2 + 1] = 0;
+      this.#rateBytes[slot * 2] = this.#rateBytes[slot * 2 + 1] = 0;
+    }
+    this.#slotStartMs = sec * 1000;
+    this.#slotEndMs = (sec + 1) * 1000;
+    this.#slotIndex = slot * 2;
   }
 
   #resetRing(): void {
