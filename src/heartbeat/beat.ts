@@ -46,6 +46,8 @@ export interface BeatHost {
   lastRecv(leg: Leg): number;
   /** Like `lastRecv`, but also counting the leg draining what we send it (a slow reader is alive). */
   lastProgress(leg: Leg): number;
+  /** Writes toward `leg` are not held back by backpressure (it takes what we send). */
+  accepting(leg: Leg): boolean;
   /** A close frame has passed (or the proxy is closing): no more pings. */
   readonly closing: boolean;
   onRtt(leg: Leg, seconds: number): void;
@@ -58,8 +60,14 @@ class LegBeat {
   lo = 0;
   /** Our ping's frame while it waits in the parser for a boundary. */
   queued: Buffer | null = null;
-  /** When our outstanding ping went out (0 = none outstanding). */
+  /**
+   * When our outstanding ping was issued (0 = none outstanding): its pong deadline runs from
+   * here, even while the ping waits behind a frame in progress — a leg that stopped reading
+   * with full buffers would otherwise never let it out, and never be found dead.
+   */
   sentAt = 0;
+  /** When the ping actually went out on the wire: its round trip runs from here. */
+  outAt = 0;
   nextPingAt = 0;
   /** An application ping toward this leg awaits its pong. */
   appPing = false;
@@ -99,8 +107,9 @@ export class SessionBeat implements Wakeable {
       payload.readUInt32BE(8) === b.lo
     ) {
       const now = performance.now();
-      this.host.onRtt(leg, (now - b.sentAt) / 1000);
+      this.host.onRtt(leg, (now - b.outAt) / 1000);
       b.sentAt = 0;
+      b.outAt = 0;
       // The wheel holds this session at the pong deadline; bring it back to the next ping.
       this.#reschedule(now);
       return true;
@@ -115,13 +124,19 @@ export class SessionBeat implements Wakeable {
     this.#leg(leg).appPing = true;
   }
 
-  /** The parser just forwarded `frame` toward `leg`: if it is our queued ping, it went out now. */
-  onForward(leg: Leg, frame: Buffer): void {
+  /**
+   * Our queued ping toward `leg` reached a frame boundary. Returns whether to write it: not
+   * once a close frame has passed either way ("unless it already received a Close frame").
+   */
+  onForward(leg: Leg): boolean {
     const b = this.#leg(leg);
-    if (b.queued === frame) {
-      b.queued = null;
-      b.sentAt = performance.now();
+    b.queued = null;
+    if (this.host.closing) {
+      b.sentAt = 0;
+      return false;
     }
+    b.outAt = performance.now();
+    return true;
   }
 
   /** The leg's queued ping, for the flow's cheap identity check. */
@@ -140,7 +155,7 @@ export class SessionBeat implements Wakeable {
       for (const leg of LEGS) {
         const b = this.#leg(leg);
         if (b.sentAt !== 0) {
-          if (now >= Math.max(b.sentAt, this.host.lastProgress(leg)) + s.timeoutMs) {
+          if (now >= this.#deadline(leg, b, now)) {
             this.host.onDead(leg);
             return;
           }
@@ -167,8 +182,16 @@ export class SessionBeat implements Wakeable {
     // Toward the backend the proxy speaks as a client: masked with a fresh key (§5.3).
     const frame = controlFrame(Opcode.Ping, scratch, leg === 'backend');
     b.queued = frame;
+    b.sentAt = performance.now();
+    // Written now (onForward runs synchronously), or when the frame in progress ends.
     this.host.injectToward(leg, frame);
-    if (b.queued === frame) return; // deferred to the next boundary: onForward will stamp it
+  }
+
+  /** When `leg` counts as dead if its pong has not come. */
+  #deadline(leg: Leg, b: LegBeat, now: number): number {
+    // A ping still waiting behind a frame that the leg keeps taking: the leg is alive.
+    const progress = b.queued !== null && this.host.accepting(leg) ? now : this.host.lastProgress(leg);
+    return Math.max(b.sentAt, progress) + this.s.timeoutMs;
   }
 
   #reschedule(now: number): void {
@@ -179,7 +202,7 @@ export class SessionBeat implements Wakeable {
     if (s.intervalMs > 0) {
       for (const leg of LEGS) {
         const b = this.#leg(leg);
-        const t = b.sentAt !== 0 ? Math.max(b.sentAt, this.host.lastProgress(leg)) + s.timeoutMs : b.queued !== null ? now + s.timeoutMs : b.nextPingAt;
+        const t = b.sentAt !== 0 ? this.#deadline(leg, b, now) : b.nextPingAt;
         if (t < next) next = t;
       }
     }

@@ -47,10 +47,6 @@ class Flow implements FrameSink {
   dstDrainAt = 0;
   /** A write returned false: the source is paused until the destination drains. */
   #blocked = false;
-  /** The heartbeat's ping toward `dst`, queued in the parser behind a frame in progress. */
-  deferredPing: Buffer | null = null;
-  /** When a deferred ping actually went out (0 = none): its round trip runs from here. */
-  pingOutAt = 0;
 
   constructor(
     readonly session: Session,
@@ -95,19 +91,10 @@ class Flow implements FrameSink {
 
   forward(buf: Buffer): void {
     const dst = this.dst;
-    if (buf === this.deferredPing) {
-      // Our ping reached its frame boundary. After a close frame (either way) it is dropped: no
-      // ping after a Close (research §6 #12).
-      this.deferredPing = null;
-      if (this.session.closing) return;
-      this.pingOutAt = performance.now();
-    }
-    if (dst.writable && !dst.write(buf)) this.#blocked = true;
+    // Our heartbeat ping reaching its boundary (a cheap identity check, null when none waits).
     const beat = this.session.beat;
-    if (beat !== undefined && beat.queuedToward(this.dstLeg) === buf) {
-      this.pingOutAt = 0;
-      beat.onForward(this.dstLeg, buf);
-    }
+    if (beat !== undefined && beat.queuedToward(this.dstLeg) === buf && !beat.onForward(this.dstLeg)) return;
+    if (dst.writable && !dst.write(buf)) this.#blocked = true;
   }
 
   message(opcode: number, size: number): void {
@@ -143,16 +130,6 @@ class Flow implements FrameSink {
     // Framing toward dst is lost (garbage passed unparsed): no boundary will ever come, so
     // nothing can be appended safely. Close its TCP instead.
     else if (p.stopped && !p.atBoundary) this.dst.destroy();
-    else {
-      const beat = this.session.beat;
-      if (beat !== undefined && beat.queuedToward(this.dstLeg) === frame) {
-        // Our ping waits behind a frame in progress, maybe forever (a leg that stopped reading
-        // with the buffers full, research §6 #13): its pong deadline runs from now, as for a
-        // ping sent, and lastProgress() keeps a leg that still takes the frame alive.
-        this.deferredPing = frame;
-        beat.onForward(this.dstLeg, frame);
-      }
-    }
   }
 }
 
@@ -211,9 +188,11 @@ export class Session implements BeatHost {
     // While we do not read from the leg (backpressure from the other side) its pong cannot be
     // seen: that is not the leg's fault. A leg still draining what we send it is alive too.
     if (from.blocked) return performance.now();
-    // Our ping waits behind a frame that still flows to the leg unhindered: the leg takes it.
-    if (to.deferredPing !== null && !to.blocked) return performance.now();
     return Math.max(from.lastRecv, to.dstDrainAt);
+  }
+
+  accepting(leg: Leg): boolean {
+    return !(leg === 'client' ? this.b2c : this.c2b).blocked;
   }
 
   get closing(): boolean {
@@ -221,12 +200,6 @@ export class Session implements BeatHost {
   }
 
   onRtt(leg: Leg, seconds: number): void {
-    const to = leg === 'client' ? this.b2c : this.c2b;
-    // A deferred ping's round trip runs from when it went out, not from when it was queued.
-    if (to.pingOutAt > 0) {
-      seconds = (performance.now() - to.pingOutAt) / 1000;
-      to.pingOutAt = 0;
-    }
     this.hub.ping(this.info, leg, seconds);
   }
 
