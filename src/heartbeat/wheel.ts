@@ -102,7 +102,8 @@ export class TimerWheel {
   };
 }
 
-function insertSorted(a: number[], v: number): void {
+/** Index of the first element of sorted `a` that is not below `v`. */
+function lowerBound(a: readonly number[], v: number): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
@@ -110,16 +111,14 @@ function insertSorted(a: number[], v: number): void {
     if (a[mid]! < v) lo = mid + 1;
     else hi = mid;
   }
-  a.splice(lo, 0, v);
+  return lo;
+}
+
+function insertSorted(a: number[], v: number): void {
+  a.splice(lowerBound(a, v), 0, v);
 }
 
 function removeSorted(a: number[], v: number): void {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  if (a[lo] === v) a.splice(lo, 1);
+  const i = lowerBound(a, v);
+  if (a[i] === v) a.splice(i, 1);
 }
