@@ -5,7 +5,7 @@
  */
 import { EventEmitter, once } from 'node:events';
 import http, { type IncomingMessage } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { WebSocketServer, type WebSocket, type ServerOptions } from 'ws';
 import type { EventHub, SessionCloseEvent, SessionInfo, UpgradeEvent } from '../../src/events.js';
@@ -118,14 +118,18 @@ export async function trackedBackend(o: TrackedOptions = {}): Promise<TrackedBac
     nextConnection: () => once(events, 'connection').then(([c]) => c as BackendConn),
     nextRequest: () => once(events, 'request').then(([r]) => r as IncomingMessage),
     drained: (timeoutMs = 5000) => until(() => sockets.size === 0, timeoutMs, `backend :${port} connections to close`),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        for (const s of sockets) s.destroy();
-        wss.close();
-        server.close(() => resolve());
-      }),
+    close: () => closeWsServer(wss, server, sockets),
   };
+}
+
+/** Terminates the `ws` clients and destroys the TCP sockets, then closes `wss` and its HTTP(S) server. */
+export function closeWsServer(wss: WebSocketServer, server: Server, sockets: Iterable<Socket>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    for (const c of wss.clients) c.terminate();
+    for (const s of sockets) s.destroy();
+    wss.close();
+    server.close(() => resolve());
+  });
 }
 
 /** What a plain HTTP backend saw. */

@@ -6,6 +6,7 @@
 import * as wsModule from 'ws';
 import { FrameParser, type FrameSink, type ParserOptions } from '../../src/frames/parser.js';
 import type { Violation } from '../../src/frames/constants.js';
+import { Prng } from './raw.js';
 
 // ─── bytes ────────────────────────────────────────────────────────────────────────────────────
 
@@ -307,33 +308,13 @@ export function runTap(chunks: readonly Buffer[], opts: Partial<ParserOptions> =
 
 // ─── seeded randomness ────────────────────────────────────────────────────────────────────────
 
-/** mulberry32: small, fast, and good enough to drive property tests reproducibly. */
-export class Rng {
-  #s: number;
-  constructor(readonly seed: number) {
-    this.#s = seed >>> 0;
-  }
-  /** [0, 1) */
-  next(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** Integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
+/** The seeded mulberry32 of raw.ts, with the extras the property tests draw from. */
+export class Rng extends Prng {
   bool(p = 0.5): boolean {
     return this.next() < p;
   }
   pick<T>(items: readonly T[]): T {
     return items[Math.floor(this.next() * items.length)]!;
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = Math.floor(this.next() * 256);
-    return b;
   }
   /** Printable ASCII (valid UTF-8 for text frames and close reasons). */
   ascii(n: number): Buffer {

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { closeWsServer } from './backends.js';
 import { acceptKey, headEnd, requestKey } from './raw.js';
 import { until } from './proxy.js';
 
@@ -48,13 +49,7 @@ export async function tlsEchoBackend(cert: Buffer, key: Buffer): Promise<TlsEcho
     accepted: () => accepted,
     sessions: () => sessions,
     drained: (timeoutMs = 5000) => until(() => sockets.size === 0, timeoutMs, `TLS backend :${port} connections to close`),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        for (const s of sockets) s.destroy();
-        wss.close();
-        server.close(() => resolve());
-      }),
+    close: () => closeWsServer(wss, server, sockets),
   };
 }
 

@@ -405,6 +405,7 @@ export class Prng {
   constructor(readonly seed: number) {
     this.#s = seed >>> 0;
   }
+  /** [0, 1) */
   next(): number {
     let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);

@@ -10,42 +10,25 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { assertNoLeaks, closed, connect, nextMessage, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { crashGuard, socketLeak, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
-import { FIXED_MASK, RawClient, bytesAfterHead, frame, framesAfterHead, rawWebSocket } from '../../helpers/raw.js';
+import { crashGuard, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
+import { FIXED_MASK, RawClient, bytesAfterHead, frame, framesAfterHead } from '../../helpers/raw.js';
 import { FrameReader, childServer, killChildServers, serverHeader, type ChildServer } from '../../helpers/faults.js';
 
 crashGuard();
 
 let p: RunningProxy | undefined;
 let backend: TrackedBackend | undefined;
-const rawClients = new Set<RawClient>();
-const wsClients = new Set<WebSocket>();
-
-afterEach(async () => {
-  // The leak check first, before anything is torn down: every TCP socket of the test (proxy,
-  // backends, clients) must be closed by now.
-  const leak = await socketLeak();
-  for (const c of rawClients) c.socket.destroy();
-  rawClients.clear();
-  for (const ws of wsClients) ws.terminate();
-  wsClients.clear();
+const { rawClients, wsClients, rawWs } = useLeakCheck(async () => {
   await p?.close();
   await backend?.close();
   await killChildServers();
   p = backend = undefined;
-  if (leak) throw leak;
 });
 
 const MB = 1024 * 1024;
 const BIG = 10 * MB;
-
-async function rawWs(port: number): Promise<RawClient> {
-  const { client } = await rawWebSocket(port);
-  rawClients.add(client);
-  return client;
-}
 
 /** The first `n` payload bytes of the big frame: a pattern a spliced or lost byte would break. */
 function pattern(n: number): Buffer {

@@ -12,9 +12,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assertNoLeaks, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { crashGuard, noOpenSockets, socketLeak, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { crashGuard, noOpenSockets, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
 import { FIXED_MASK, Prng, RawClient, closeFrameOf, frame, upgradeRequest } from '../../helpers/raw.js';
 import { pool, ticks } from '../../helpers/faults.js';
 
@@ -22,18 +23,10 @@ crashGuard();
 
 let p: RunningProxy | undefined;
 let backend: TrackedBackend | undefined;
-const clients = new Set<RawClient>();
-
-afterEach(async () => {
-  // The leak check first, before anything is torn down: every TCP socket of the test (proxy,
-  // backends, clients) must be closed by now.
-  const leak = await socketLeak();
-  for (const c of clients) c.socket.destroy();
-  clients.clear();
+const { rawClients: clients } = useLeakCheck(async () => {
   await p?.close();
   await backend?.close();
   p = backend = undefined;
-  if (leak) throw leak;
 });
 
 const PHASES = ['mid-head', 'slow-backend', 'after-101', 'mid-frame', 'mid-close'] as const;

@@ -5,9 +5,10 @@
  * toward it, and the session is torn down: close frame to the live leg at a boundary, both
  * sockets destroyed, nothing left open.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assertNoLeaks, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { crashGuard, socketLeak, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
+import { crashGuard, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
 import { RawClient, rawWebSocket, headEnd } from '../../helpers/raw.js';
 import { FrameReader, zeroMaskHeader } from '../../helpers/faults.js';
 
@@ -15,18 +16,10 @@ crashGuard();
 
 let p: RunningProxy | undefined;
 let backend: TrackedBackend | undefined;
-const rawClients = new Set<RawClient>();
-
-afterEach(async () => {
-  // The leak check first, before anything is torn down: every TCP socket of the test (proxy,
-  // backends, clients) must be closed by now.
-  const leak = await socketLeak();
-  for (const c of rawClients) c.socket.destroy();
-  rawClients.clear();
+const { rawClients } = useLeakCheck(async () => {
   await p?.close();
   await backend?.close();
   p = backend = undefined;
-  if (leak) throw leak;
 });
 
 const MB = 1024 * 1024;

@@ -15,9 +15,10 @@
  * - #9 both sides sending Close at the same moment: both closes delivered, the session ends.
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assertNoLeaks, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { crashGuard, noOpenSockets, socketLeak, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { crashGuard, noOpenSockets, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
 import {
   FIXED_MASK,
   RawClient,
@@ -43,22 +44,11 @@ crashGuard();
 let p: RunningProxy | undefined;
 let tracked: TrackedBackend | undefined;
 let raw: RawBackend | undefined;
-const rawClients = new Set<RawClient>();
-const sockets = new Set<net.Socket>();
-
-afterEach(async () => {
-  // The leak check first, before anything is torn down: every TCP socket of the test (proxy,
-  // backends, clients) must be closed by now.
-  const leak = await socketLeak();
-  for (const c of rawClients) c.socket.destroy();
-  rawClients.clear();
-  for (const s of sockets) s.destroy();
-  sockets.clear();
+const { rawClients, sockets } = useLeakCheck(async () => {
   await p?.close();
   await tracked?.close();
   await raw?.close();
   p = tracked = raw = undefined;
-  if (leak) throw leak;
 });
 
 const OK_101 = (head: string, extra = ''): string =>

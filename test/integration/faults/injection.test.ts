@@ -7,10 +7,11 @@
  * get their pongs both ways.
  */
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assertNoLeaks, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { crashGuard, socketLeak, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
-import { FIXED_MASK, RawClient, acceptKey, closeFrameOf, decodeFrames, frame, headEnd, rawBackend, rawWebSocket, requestKey, type RawBackend } from '../../helpers/raw.js';
+import { crashGuard, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
+import { FIXED_MASK, acceptKey, closeFrameOf, decodeFrames, frame, headEnd, rawBackend, rawWebSocket, requestKey, type RawBackend } from '../../helpers/raw.js';
 import { FrameReader, serverHeader, type FrameHead } from '../../helpers/faults.js';
 
 crashGuard();
@@ -18,19 +19,11 @@ crashGuard();
 let p: RunningProxy | undefined;
 let backend: TrackedBackend | undefined;
 let fake: RawBackend | undefined;
-const rawClients = new Set<RawClient>();
-
-afterEach(async () => {
-  // The leak check first, before anything is torn down: every TCP socket of the test (proxy,
-  // backends, clients) must be closed by now.
-  const leak = await socketLeak();
-  for (const c of rawClients) c.socket.destroy();
-  rawClients.clear();
+const { rawClients } = useLeakCheck(async () => {
   await p?.close();
   await backend?.close();
   await fake?.close();
   p = backend = fake = undefined;
-  if (leak) throw leak;
 });
 
 const MB = 1024 * 1024;

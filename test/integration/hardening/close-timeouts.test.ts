@@ -4,28 +4,18 @@
  * everything the backend sent before its own close, and nothing outlives `timeouts.close`.
  * (The handshake deadline, 504, is covered in test/integration/proxy/handshake.test.ts.)
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { describe, expect, it } from 'vitest';
 import { assertNoLeaks, closed, connect, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
 import { crashGuard } from '../../helpers/backends.js';
-import { FIXED_MASK, RawClient, closeFrameOf, decodeFrames, frame, framesAfterHead, rawWebSocket } from '../../helpers/raw.js';
+import { useTracked } from '../../helpers/proxy-fixture.js';
+import { FIXED_MASK, closeFrameOf, decodeFrames, frame, framesAfterHead, rawWebSocket } from '../../helpers/raw.js';
 import { halfOpenBackend, type HalfOpenBackend } from '../../helpers/hardening.js';
 
 crashGuard();
 
 let p: RunningProxy | undefined;
 let be: HalfOpenBackend | undefined;
-const clients = new Set<WebSocket>();
-const raws = new Set<RawClient>();
-const timers = new Set<NodeJS.Timeout>();
-
-afterEach(async () => {
-  for (const t of timers) clearInterval(t);
-  for (const ws of clients) ws.terminate();
-  for (const r of raws) r.socket.destroy();
-  timers.clear();
-  clients.clear();
-  raws.clear();
+const { clients, raws, timers } = useTracked(async () => {
   await p?.close();
   await be?.close();
   p = be = undefined;

@@ -6,30 +6,21 @@
  */
 import { once } from 'node:events';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { closed, connect, nextMessage, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
+import { closed, connect, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
 import { crashGuard, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { echoes, useTracked } from '../../helpers/proxy-fixture.js';
 
 crashGuard();
 
 let p: RunningProxy | undefined;
 let be: TrackedBackend | undefined;
-const clients = new Set<WebSocket>();
-
-afterEach(async () => {
-  for (const ws of clients) ws.terminate();
-  clients.clear();
+const { clients } = useTracked(async () => {
   await p?.close();
   await be?.close();
   p = be = undefined;
 });
-
-async function echoes(ws: WebSocket, text: string): Promise<void> {
-  const m = nextMessage(ws);
-  ws.send(text);
-  expect((await m).data.toString()).toBe(text);
-}
 
 /** How an upgrade attempt ended: 'open' (then closed with code), or the HTTP status, or an error code. */
 function attempt(url: string): { ws: WebSocket; outcome: Promise<string> } {

@@ -4,55 +4,28 @@
  * `max_message_bytes` is refused from its frame header — 1009 to the sender, 1001 to the other
  * leg, and not one byte of the refused frame reaches the other side.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket, type ClientOptions } from 'ws';
+import { describe, expect, it } from 'vitest';
 import {
   assertNoLeaks,
   closed,
-  connect,
-  nextMessage,
   refusedStatus,
   simpleConfig,
   startProxy,
   type RunningProxy,
 } from '../../helpers/proxy.js';
 import { crashGuard, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
-import { FIXED_MASK, RawClient, closeFrameOf, decodeFrames, frame, framesAfterHead, rawWebSocket } from '../../helpers/raw.js';
+import { echoes, end, useTracked } from '../../helpers/proxy-fixture.js';
+import { FIXED_MASK, closeFrameOf, decodeFrames, frame, framesAfterHead, rawWebSocket } from '../../helpers/raw.js';
 
 crashGuard();
 
 let p: RunningProxy | undefined;
 let be: TrackedBackend | undefined;
-const clients = new Set<WebSocket>();
-const raws = new Set<RawClient>();
-
-afterEach(async () => {
-  for (const ws of clients) ws.terminate();
-  for (const r of raws) r.socket.destroy();
-  clients.clear();
-  raws.clear();
+const { raws, open } = useTracked(async () => {
   await p?.close();
   await be?.close();
   p = be = undefined;
 });
-
-async function open(url: string, opts: ClientOptions = {}): Promise<WebSocket> {
-  const ws = await connect(url, undefined, opts);
-  clients.add(ws);
-  return ws;
-}
-
-async function echoes(ws: WebSocket, text = 'ping'): Promise<void> {
-  const m = nextMessage(ws);
-  ws.send(text);
-  expect((await m).data.toString()).toBe(text);
-}
-
-async function end(ws: WebSocket): Promise<void> {
-  const c = closed(ws);
-  ws.close(1000);
-  await c;
-}
 
 /** No session, no pending handshake, no backend TCP connection. */
 async function noLeaks(): Promise<void> {

@@ -9,13 +9,11 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket, type ClientOptions } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertNoLeaks,
   closed,
   connect,
-  nextMessage,
   refusedStatus,
   simpleConfig,
   startProxy,
@@ -23,6 +21,7 @@ import {
   type RunningProxy,
 } from '../../helpers/proxy.js';
 import { crashGuard, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { echoes, end, useTracked } from '../../helpers/proxy-fixture.js';
 import { RawClient, upgradeRequest } from '../../helpers/raw.js';
 import { makeTestPki, type TestPki } from '../../helpers/tls-certs.js';
 
@@ -30,36 +29,11 @@ crashGuard();
 
 let p: RunningProxy | undefined;
 let be: TrackedBackend | undefined;
-const clients = new Set<WebSocket>();
-const raws = new Set<RawClient>();
-
-afterEach(async () => {
-  for (const ws of clients) ws.terminate();
-  for (const r of raws) r.socket.destroy();
-  clients.clear();
-  raws.clear();
+const { clients, raws, open } = useTracked(async () => {
   await p?.close();
   await be?.close();
   p = be = undefined;
 });
-
-async function open(url: string, opts: ClientOptions = {}): Promise<WebSocket> {
-  const ws = await connect(url, undefined, opts);
-  clients.add(ws);
-  return ws;
-}
-
-async function echoes(ws: WebSocket, text: string): Promise<void> {
-  const m = nextMessage(ws);
-  ws.send(text);
-  expect((await m).data.toString()).toBe(text);
-}
-
-async function end(ws: WebSocket): Promise<void> {
-  const c = closed(ws);
-  ws.close(1000);
-  await c;
-}
 
 async function headStatus(port: number, padding: number): Promise<number> {
   const c = await RawClient.connect(port);

@@ -4,37 +4,22 @@
  * longer than `request_head`, a head over `max_header_bytes` gets 431, neither reaches a backend,
  * and established sessions — older than `request_head` — are not touched.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { assertNoLeaks, closed, connect, nextMessage, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
+import { assertNoLeaks, closed, connect, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
 import { crashGuard, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { echoes, useTracked } from '../../helpers/proxy-fixture.js';
 import { RawClient, parseResponseHead, upgradeRequest } from '../../helpers/raw.js';
 
 crashGuard();
 
 let p: RunningProxy | undefined;
 let be: TrackedBackend | undefined;
-const clients = new Set<WebSocket>();
-const raws = new Set<RawClient>();
-const timers = new Set<NodeJS.Timeout>();
-
-afterEach(async () => {
-  for (const t of timers) clearInterval(t);
-  for (const ws of clients) ws.terminate();
-  for (const r of raws) r.socket.destroy();
-  timers.clear();
-  clients.clear();
-  raws.clear();
+const { clients, raws, timers } = useTracked(async () => {
   await p?.close();
   await be?.close();
   p = be = undefined;
 });
-
-async function echoes(ws: WebSocket, text: string): Promise<void> {
-  const m = nextMessage(ws);
-  ws.send(text);
-  expect((await m).data.toString()).toBe(text);
-}
 
 const REQUEST_HEAD_MS = 500;
 

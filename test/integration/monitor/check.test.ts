@@ -5,30 +5,14 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkCommand } from '../../../src/commands/check.js';
 import { UsageError } from '../../../src/commands/io.js';
 import { runCheck, type CheckResult } from '../../../src/monitor/check.js';
 import { captureIO } from './captured-io.js';
-import { expectNoLeaks, freePort, handles, pythonServer, refusingServer, tlsWsServer, wsServer, type TestServer } from './servers.js';
+import { freePort, pythonServer, refusingServer, tlsWsServer, wsServer, useServers } from './servers.js';
 
-let servers: TestServer[] = [];
-let baseline: ReturnType<typeof handles>;
-beforeEach(() => {
-  servers = [];
-  baseline = handles();
-});
-afterEach(async () => {
-  try {
-    await expectNoLeaks(baseline);
-  } finally {
-    await Promise.all(servers.map((s) => s.close()));
-  }
-});
-function keep<T extends TestServer>(s: T): T {
-  servers.push(s);
-  return s;
-}
+const { keep } = useServers();
 
 async function checkJson(argv: string[]): Promise<{ code: number; result: CheckResult; stderr: string }> {
   const io = captureIO();

@@ -4,7 +4,7 @@
  * SIGTERM. The fixture configs name their server through `${MONITOR_URL}`.
  */
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { UsageError } from '../../../src/commands/io.js';
 import { monitorCommand } from '../../../src/commands/monitor.js';
@@ -12,7 +12,7 @@ import { ConfigError } from '../../../src/config/load.js';
 import { ATTR, METRIC } from '../../../src/telemetry/names.js';
 import { TestMetricReader, histogramPoint, pointValue } from '../../helpers/metrics.js';
 import { captureIO } from './captured-io.js';
-import { expectNoLeaks, handles, pythonServer, wsServer, type TestServer } from './servers.js';
+import { pythonServer, wsServer, useServers } from './servers.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/monitor/${name}`, import.meta.url));
 
@@ -24,24 +24,7 @@ class FlushCapturingReader extends TestMetricReader {
   }
 }
 
-let servers: TestServer[] = [];
-let baseline: ReturnType<typeof handles>;
-beforeEach(() => {
-  servers = [];
-  baseline = handles();
-});
-afterEach(async () => {
-  try {
-    await expectNoLeaks(baseline);
-  } finally {
-    await Promise.all(servers.map((s) => s.close()));
-  }
-});
-async function keep<T extends TestServer>(p: Promise<T>): Promise<T> {
-  const s = await p;
-  servers.push(s);
-  return s;
-}
+const { keep } = useServers();
 
 describe('wstap monitor --once', () => {
   it.each(['ws', 'python'])('a seed-style monitor passes against %s: exit 0, one PASS line', async (kind) => {

@@ -2,31 +2,14 @@
  * Monitor runs against real servers: every step action and assertion, the precise failure
  * messages, the overall timeout, and the metrics a run records.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runMonitor } from '../../../src/monitor/runner.js';
 import { ATTR, METRIC } from '../../../src/telemetry/names.js';
 import { histogramPoint, pointValue } from '../../helpers/metrics.js';
 import { RecordedMetrics, monitorFrom, seedMonitor, telemetryWithReader } from './monitors.js';
-import { expectNoLeaks, freePort, handles, helloEcho, pythonServer, wsServer, type TestServer } from './servers.js';
+import { freePort, helloEcho, pythonServer, wsServer, useServers } from './servers.js';
 
-let servers: TestServer[] = [];
-let baseline: ReturnType<typeof handles>;
-beforeEach(() => {
-  servers = [];
-  baseline = handles();
-});
-afterEach(async () => {
-  try {
-    await expectNoLeaks(baseline);
-  } finally {
-    await Promise.all(servers.map((s) => s.close()));
-  }
-});
-async function keep<T extends TestServer>(p: Promise<T>): Promise<T> {
-  const s = await p;
-  servers.push(s);
-  return s;
-}
+const { keep } = useServers();
 
 describe('runMonitor: the seed monitor', () => {
   it.each(['ws', 'python'])('passes against a %s echo server and records its metrics', async (kind) => {

@@ -4,31 +4,14 @@
  * timer and aborts running checks without leaving a socket behind.
  */
 import { Writable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../../../src/log.js';
 import { MonitorService } from '../../../src/monitor/index.js';
 import { MonitorScheduler } from '../../../src/monitor/scheduler.js';
 import { RecordedMetrics, monitorFrom, seedMonitor } from './monitors.js';
-import { expectNoLeaks, freePort, handles, wsServer, type TestServer } from './servers.js';
+import { freePort, wsServer, useServers } from './servers.js';
 
-let servers: TestServer[] = [];
-let baseline: ReturnType<typeof handles>;
-beforeEach(() => {
-  servers = [];
-  baseline = handles();
-});
-afterEach(async () => {
-  try {
-    await expectNoLeaks(baseline);
-  } finally {
-    await Promise.all(servers.map((s) => s.close()));
-  }
-});
-async function keep<T extends TestServer>(p: Promise<T>): Promise<T> {
-  const s = await p;
-  servers.push(s);
-  return s;
-}
+const { keep } = useServers();
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;

@@ -11,7 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type ServerOptions, type WebSocket } from 'ws';
-import { expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/monitor/', import.meta.url));
 export const PYTHON = '/usr/bin/python3';
@@ -93,14 +93,7 @@ export async function refusingServer(status: number, reason: string): Promise<Te
 }
 
 /** A port nothing listens on (bound, read, released). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+export { deadPort as freePort } from '../../helpers/raw.js';
 
 /** Start `ws_server.py MODE ARGS` under /usr/bin/python3 and wait for its `PORT n` line. */
 export async function pythonServer(mode: string, ...args: string[]): Promise<TestServer> {
@@ -161,4 +154,37 @@ export async function expectNoLeaks(baseline: HandleCounts): Promise<void> {
   expect(now, 'sockets or timers left behind').toEqual(
     Object.fromEntries(WATCHED.map((k) => [k, Math.min(now[k] ?? 0, baseline[k] ?? 0)])),
   );
+}
+
+/** What `useServers()` hands a test file: `keep` a server (or a promise of one) to close it after the test. */
+export interface KeptServers {
+  keep<T extends TestServer>(s: T): T;
+  keep<T extends TestServer>(s: Promise<T>): Promise<T>;
+}
+
+/**
+ * Registers the hooks every monitor test file shares: after each test, check that no socket or
+ * timer was left behind, then close every server the test kept.
+ */
+export function useServers(): KeptServers {
+  let servers: TestServer[] = [];
+  let baseline: HandleCounts;
+  beforeEach(() => {
+    servers = [];
+    baseline = handles();
+  });
+  afterEach(async () => {
+    try {
+      await expectNoLeaks(baseline);
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+  const push = <T extends TestServer>(s: T): T => {
+    servers.push(s);
+    return s;
+  };
+  return {
+    keep: ((s: TestServer | Promise<TestServer>) => (s instanceof Promise ? s.then(push) : push(s))) as KeptServers['keep'],
+  };
 }

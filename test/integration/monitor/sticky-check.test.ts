@@ -3,31 +3,14 @@
  * a different id on alternate connections (not sticky), ids in a 101 header, and every way of
  * "could not tell".
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/commands/io.js';
 import { stickyCheckCommand } from '../../../src/commands/sticky-check.js';
 import type { StickyResult } from '../../../src/monitor/sticky.js';
 import { captureIO } from './captured-io.js';
-import { expectNoLeaks, freePort, handles, helloEcho, pythonServer, wsServer, type TestServer } from './servers.js';
+import { freePort, helloEcho, pythonServer, wsServer, useServers } from './servers.js';
 
-let servers: TestServer[] = [];
-let baseline: ReturnType<typeof handles>;
-beforeEach(() => {
-  servers = [];
-  baseline = handles();
-});
-afterEach(async () => {
-  try {
-    await expectNoLeaks(baseline);
-  } finally {
-    await Promise.all(servers.map((s) => s.close()));
-  }
-});
-async function keep<T extends TestServer>(p: Promise<T>): Promise<T> {
-  const s = await p;
-  servers.push(s);
-  return s;
-}
+const { keep } = useServers();
 
 /** Announces `a` on odd connections and `b` on even ones: what round-robin over two backends looks like. */
 const alternating = (ws: import('ws').WebSocket, _req: unknown, n: number): void => helloEcho(n % 2 === 1 ? 'a' : 'b')(ws);

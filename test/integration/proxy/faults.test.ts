@@ -4,10 +4,11 @@
  * and no socket is left open on either side.
  */
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { assertNoLeaks, closed, connect, nextMessage, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { crashGuard, hubEvents, nextUpgrade, socketLeak, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
+import { crashGuard, hubEvents, nextUpgrade, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
 import {
   FIXED_MASK,
   Prng,
@@ -22,7 +23,6 @@ import {
   frame,
   framesAfterHead,
   headEnd,
-  rawWebSocket,
   upgradeRequest,
 } from '../../helpers/raw.js';
 
@@ -31,32 +31,17 @@ crashGuard();
 let p: RunningProxy | undefined;
 let backend: TrackedBackend | undefined;
 let fake: RawBackend | undefined;
-const rawClients = new Set<RawClient>();
-const wsClients = new Set<WebSocket>();
-
-afterEach(async () => {
-  const leak = await socketLeak();
-  for (const c of rawClients) c.socket.destroy();
-  rawClients.clear();
-  for (const ws of wsClients) ws.terminate();
-  wsClients.clear();
+const { rawClients, wsClients, rawWs } = useLeakCheck(async () => {
   await p?.close();
   await backend?.close();
   await fake?.close();
   p = backend = fake = undefined;
-  if (leak) throw leak;
 });
 
 async function raw(port: number): Promise<RawClient> {
   const c = await RawClient.connect(port);
   rawClients.add(c);
   return c;
-}
-
-async function rawWs(port: number, path = '/'): Promise<RawClient> {
-  const { client } = await rawWebSocket(port, path);
-  rawClients.add(client);
-  return client;
 }
 
 /** Resolves when the backend connection has received `n` bytes after its 101. */

@@ -3,10 +3,11 @@
  * proxy answers itself, what it relays, what it refuses to tunnel, and which headers the
  * backend gets. Raw `net` clients and fake backends make every byte visible.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { assertNoLeaks, refusedStatus, simpleConfig, startProxy, testConfig, type RunningProxy } from '../../helpers/proxy.js';
-import { crashGuard, noOpenSockets, socketLeak, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { crashGuard, noOpenSockets, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
 import {
   FIXED_MASK,
   RawClient,
@@ -30,21 +31,16 @@ crashGuard();
 let p: RunningProxy | undefined;
 let tracked: TrackedBackend | undefined;
 let raw: RawBackend | undefined;
-const rawClients: RawClient[] = [];
-
-afterEach(async () => {
-  const leak = await socketLeak();
-  for (const c of rawClients.splice(0)) c.socket.destroy();
+const { rawClients } = useLeakCheck(async () => {
   await p?.close();
   await tracked?.close();
   await raw?.close();
   p = tracked = raw = undefined;
-  if (leak) throw leak;
 });
 
 async function rawClient(port: number): Promise<RawClient> {
   const c = await RawClient.connect(port);
-  rawClients.push(c);
+  rawClients.add(c);
   return c;
 }
 

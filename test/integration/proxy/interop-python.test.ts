@@ -4,32 +4,27 @@
  * observe through the proxy must match what they observe directly.
  */
 import { createHash } from 'node:crypto';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { assertNoLeaks, closed, connect, nextMessage, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { collect, crashGuard, socketLeak, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { collect, crashGuard, trackedBackend, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
 import { killAll, pythonEchoServer, pythonWebsocketsProblem, runPythonClient, type ClientSpec } from '../../helpers/python.js';
 
 crashGuard();
 
 let p: RunningProxy | undefined;
 let backend: TrackedBackend | undefined;
-const clients = new Set<WebSocket>();
-
 beforeAll(() => {
   const problem = pythonWebsocketsProblem();
   if (problem !== undefined) throw new Error(problem);
 });
 
-afterEach(async () => {
-  const leak = await socketLeak();
-  for (const ws of clients) ws.terminate();
-  clients.clear();
+const { wsClients: clients } = useLeakCheck(async () => {
   await p?.close();
   await backend?.close();
   await killAll();
   p = backend = undefined;
-  if (leak) throw leak;
 });
 
 function digest(data: Buffer, isBinary: boolean): { binary: boolean; len: number; sha: string } {

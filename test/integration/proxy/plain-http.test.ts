@@ -3,9 +3,10 @@
  * through http-proxy and back; a dead backend is a 502, never a crash.
  */
 import http from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assertNoLeaks, simpleConfig, startProxy, testConfig, type RunningProxy } from '../../helpers/proxy.js';
-import { crashGuard, httpBackend, socketLeak, type HttpBackend, type SeenRequest } from '../../helpers/backends.js';
+import { crashGuard, httpBackend, type HttpBackend, type SeenRequest } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
 import { deadPort, rawExchange } from '../../helpers/raw.js';
 
 crashGuard();
@@ -13,12 +14,10 @@ crashGuard();
 let p: RunningProxy | undefined;
 let backend: HttpBackend | undefined;
 
-afterEach(async () => {
-  const leak = await socketLeak();
+useLeakCheck(async () => {
   await p?.close();
   await backend?.close();
   p = backend = undefined;
-  if (leak) throw leak;
 });
 
 interface Answer {

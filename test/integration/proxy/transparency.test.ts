@@ -4,27 +4,22 @@
  * Where the wire itself matters (fragments, masks), a raw client checks the bytes.
  */
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { assertNoLeaks, closed, connect, nextMessage, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { collect, crashGuard, socketLeak, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
+import { collect, crashGuard, trackedBackend, type BackendConn, type TrackedBackend } from '../../helpers/backends.js';
+import { useLeakCheck } from '../../helpers/proxy-fixture.js';
 import { FIXED_MASK, closeFrameOf, frame, framesAfterHead, rawWebSocket } from '../../helpers/raw.js';
 
 crashGuard();
 
 let backend: TrackedBackend | undefined;
 let p: RunningProxy | undefined;
-const clients = new Set<WebSocket>();
-
-afterEach(async () => {
-  const leak = await socketLeak();
-  for (const ws of clients) ws.terminate();
-  clients.clear();
+const { wsClients: clients } = useLeakCheck(async () => {
   await p?.close();
   await backend?.close();
   p = undefined;
   backend = undefined;
-  if (leak) throw leak;
 });
 
 async function open(url: string, protocols?: string | string[], opts = {}): Promise<WebSocket> {
