@@ -46,6 +46,8 @@ export class ProxyServer {
   #trusted: TrustedProxies;
   readonly #hub: EventHub;
   readonly #logger: Logger;
+  /** PEM CA bundle of each pool that names one (`backends.NAME.tls.ca`). */
+  #backendCa = new Map<string, Buffer>();
   readonly #server: http.Server;
   readonly #httpProxy: httpProxy;
   readonly #sessions = new Set<Session>();
@@ -126,8 +128,20 @@ export class ProxyServer {
 
   #buildPools(config: Config): void {
     const next = new Map<string, Pool>();
-    for (const [name, pc] of Object.entries(config.backends)) next.set(name, new Pool(pc, this.#pools.get(name)));
+    const cas = new Map<string, Buffer>();
+    for (const [name, pc] of Object.entries(config.backends)) {
+      next.set(name, new Pool(pc, this.#pools.get(name)));
+      // Read a pool's CA once per config, not from disk on every dial.
+      if (pc.tls.ca !== undefined) {
+        try {
+          cas.set(name, readFileSync(pc.tls.ca));
+        } catch (err) {
+          this.#logger.error({ pool: name, ca: pc.tls.ca, err: (err as Error).message }, 'cannot read the backend CA file: the system CAs apply');
+        }
+      }
+    }
     this.#pools = next;
+    this.#backendCa = cas;
     // Checkers of the old config are stopped and rebuilt; reused Backends keep their state.
     this.#health.update(next.values());
   }
@@ -315,7 +329,8 @@ export class ProxyServer {
     req.headers['x-forwarded-proto'] = proto;
     if (req.headers.host && !(trusted && req.headers['x-forwarded-host'])) req.headers['x-forwarded-host'] = req.headers.host;
     const pool = this.#pools.get(route.backend)!;
-    this.#httpProxy.web(req, res, { target, secure: !pool.config.tls.insecure, ...(pool.config.tls.ca ? { ca: readFileSync(pool.config.tls.ca) } : {}) });
+    const ca = this.#backendCa.get(pool.name);
+    this.#httpProxy.web(req, res, { target, secure: !pool.config.tls.insecure, ...(ca ? { ca } : {}) });
   }
 
   // ---- upgrades --------------------------------------------------------------------------
@@ -389,7 +404,7 @@ export class ProxyServer {
       headers,
       handshake: t.hs,
       timeoutMs: this.#config.timeouts.handshake,
-      ...(tlsCfg.ca ? { ca: readFileSync(tlsCfg.ca) } : {}),
+      ...(this.#backendCa.has(t.pool.name) ? { ca: this.#backendCa.get(t.pool.name)! } : {}),
       insecure: tlsCfg.insecure,
     });
     // Bytes the client sends before the 101 are held (RFC 9931): forwarded only after a valid
