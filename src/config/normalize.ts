@@ -84,6 +84,7 @@ export function normalizeConfig(raw: RawConfig, opts: NormalizeOptions): { confi
     alerts: { ...raw.alerts },
     log: { ...raw.log },
     watch: raw.watch,
+    workers: raw.workers,
     monitors: raw.monitors.map(monitor),
   };
   return { config: deepFreeze(config), problems };

@@ -274,6 +274,8 @@ export const configSchema = section({
     format: z.enum(['json', 'pretty']).default('json'),
   }).prefault({}),
   watch: bool.default(false),
+  // Processes sharing the listener (node:cluster). `auto`: one per available core.
+  workers: z.union([z.literal('auto'), int(1, 256)], { error: (i) => `expected a whole number of processes or "auto", got ${describeValue(i.input)}` }).default(1),
   monitors: z.array(monitorSchema).default(() => []),
 });
 

@@ -126,5 +126,10 @@ export interface Config {
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'pretty' };
   /** Reload on a change of the config file (SIGHUP always reloads). */
   readonly watch: boolean;
+  /**
+   * Worker processes sharing the listener: 1 runs everything in one process; more (or `auto`,
+   * one per available core) run a primary with the admin server and N proxy workers.
+   */
+  readonly workers: number | 'auto';
   readonly monitors: readonly MonitorConfig[];
 }

@@ -29,6 +29,7 @@ const MINIMAL_CONFIG = {
   alerts: { window: 900_000, abnormal_close_ratio: 0.05, abnormal_disconnect_ratio: 0.02 },
   log: { level: 'info', format: 'json' },
   watch: false,
+  workers: 1,
   monitors: [],
 };
 

@@ -89,6 +89,14 @@ describe('types, enums and ranges', () => {
     ]);
   });
 
+  it('takes workers as a count or "auto"', () => {
+    expect(check({ ...MINIMAL, workers: 'auto' }).config?.workers).toBe('auto');
+    expect(check({ ...MINIMAL, workers: '3' }).config?.workers).toBe(3);
+    expect(problemsOf({ workers: 0 })).toEqual(['workers: must be at least 1 (got 0)']);
+    expect(problemsOf({ workers: 'many' })).toEqual(['workers: expected a whole number of processes or "auto", got "many"']);
+    expect(problemsOf({ workers: 1.5 })).toEqual(['workers: expected a whole number of processes or "auto", got 1.5']);
+  });
+
   it('checks ratios are in (0, 1]', () => {
     expect(problemsOf({ alerts: { abnormal_close_ratio: 0 } })).toEqual([
       'alerts.abnormal_close_ratio: must be more than 0 and at most 1 — write a share, e.g. 0.05 for 5%',
