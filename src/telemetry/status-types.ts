@@ -80,3 +80,55 @@ export interface WindowReport {
   readonly ping: PingReport;
   readonly messages: MessageRates;
 }
+
+/**
+ * The raw counts behind a {@link WindowReport}, before any ratio, percentile or rate is taken.
+ * Percentiles and ratios cannot be added up across processes, counts can: in cluster mode each
+ * worker sends its counts to the primary (plain JSON, so it crosses process IPC as is), which
+ * sums them with `mergeWindowCounts` and evaluates the sum once with `windowReport`.
+ */
+export interface WindowCounts {
+  /** The alert window (`alerts.window`) in milliseconds; close and ping counts cover it. */
+  readonly window_ms: number;
+  /** The configured alert ratios (0–1). */
+  readonly thresholds: { readonly abnormal_close_ratio: number; readonly abnormal_disconnect_ratio: number };
+  readonly closes: CloseCounts;
+  readonly ping: { readonly client: LegCounts; readonly backend: LegCounts };
+  readonly messages: RateCounts;
+}
+
+/** Session closes over the alert window; codes are already normalised (`telemetry.close_codes`). */
+export interface CloseCounts {
+  readonly total: number;
+  /** Closes with 1006, 1011, 1012 or 1013. */
+  readonly abnormal: number;
+  readonly disconnects_1006: number;
+  /** Closes per initiator per normalised close code (`"0"` = other/invalid). */
+  readonly by_initiator: Readonly<Record<Initiator, CodeCounts>>;
+}
+
+/** Ping round trips of one leg over the alert window. */
+export interface LegCounts {
+  /** Counts per latency bin, `LATENCY_BINS` long (see `latency-histogram.ts`). */
+  readonly bins: readonly number[];
+  /** Round trips measured (the sum of `bins`). */
+  readonly count: number;
+  readonly timeouts: number;
+}
+
+/** Data messages relayed in one direction over the rate window. */
+export interface DirectionCounts {
+  readonly messages: number;
+  /** Payload bytes (wire sizes). */
+  readonly bytes: number;
+}
+
+/** Message counts per direction over the rate window. */
+export interface RateCounts {
+  /** The rate window in seconds (60). */
+  readonly window_s: number;
+  /** Seconds the counts cover, rates divide by it: the window, or less right after start (≥ 1). */
+  readonly span_s: number;
+  readonly client_to_backend: DirectionCounts;
+  readonly backend_to_client: DirectionCounts;
+}

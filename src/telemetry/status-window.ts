@@ -11,13 +11,30 @@
  * Messages are the hot path, so `message()` reads no clock: it takes the time the tunnel read for
  * the chunk (the hook's `at`) and, while that time stays inside the current one-second slot,
  * only increments that slot's counters.
+ *
+ * Evaluation is split in two so that cluster workers can be added up: `counts()` gives the raw
+ * counts (plain JSON), `mergeWindowCounts()` sums those of several processes, and
+ * `windowReport()` turns counts into ratios, alerts, percentiles and rates.
  */
 import { performance } from 'node:perf_hooks';
 import type { Direction, Initiator, Leg, MessageType, ProxyObserver, SessionCloseEvent, SessionInfo } from '../events.js';
 import { CLOSE_CODE_OTHER } from './names.js';
 import { isAbnormalCloseCode, normalizeCloseCode, type CloseCodeMode } from './close-codes.js';
 import { latencyBin, latencyQuantiles, newLatencyBins, LATENCY_BINS } from './latency-histogram.js';
-import type { AlertFinding, CloseHealth, CodeCounts, LegLatency, MessageRates, PingReport, WindowReport } from './status-types.js';
+import type {
+  AlertFinding,
+  CloseCounts,
+  CloseHealth,
+  CodeCounts,
+  DirectionCounts,
+  LegCounts,
+  LegLatency,
+  MessageRates,
+  PingReport,
+  RateCounts,
+  WindowCounts,
+  WindowReport,
+} from './status-types.js';
 
 /** Time buckets across the alert window. */
 export const BUCKETS = 60;
@@ -25,6 +42,8 @@ export const BUCKETS = 60;
 export const MAX_CODES = 64;
 const RATE_SLOTS = 60;
 const INITIATORS: readonly Initiator[] = ['client', 'backend', 'proxy'];
+const LEGS: readonly Leg[] = ['client', 'backend'];
+const DIRECTIONS: readonly Direction[] = ['client_to_backend', 'backend_to_client'];
 
 /** Options of {@link StatusWindow}; ratios are 0–1, durations milliseconds. */
 export interface StatusWindowOptions {
@@ -125,65 +144,69 @@ export class StatusWindow implements ProxyObserver {
 
   /** The close-code health evaluation over the alert window. */
   evaluate(): CloseHealth {
-    const { abnormalCloseRatio, abnormalDisconnectRatio, windowMs } = this.#opts;
+    return closeHealth(this.#opts.windowMs, this.#thresholds(), this.#closeCounts(this.#epoch()));
+  }
+
+  /** Ping round-trip percentiles per leg over the alert window. */
+  pingPercentiles(): PingReport {
+    return pingReport(this.#opts.windowMs, this.#pingCounts(this.#epoch()));
+  }
+
+  /** Messages per second per direction over the last minute (or since start, if shorter). */
+  messageRates(): MessageRates {
+    return messageRates(this.#rateCounts(this.#now()));
+  }
+
+  /** Everything the window contributes to /status. */
+  report(): WindowReport {
+    return windowReport(this.counts());
+  }
+
+  /**
+   * The raw counts behind {@link report} at this instant: plain JSON, to be summed across
+   * processes with {@link mergeWindowCounts} and evaluated with {@link windowReport}.
+   */
+  counts(): WindowCounts {
+    const nowMs = this.#now();
+    const epoch = Math.floor(nowMs / this.#width);
+    return {
+      window_ms: this.#opts.windowMs,
+      thresholds: this.#thresholds(),
+      closes: this.#closeCounts(epoch),
+      ping: this.#pingCounts(epoch),
+      messages: this.#rateCounts(nowMs),
+    };
+  }
+
+  #thresholds(): WindowCounts['thresholds'] {
+    return {
+      abnormal_close_ratio: this.#opts.abnormalCloseRatio,
+      abnormal_disconnect_ratio: this.#opts.abnormalDisconnectRatio,
+    };
+  }
+
+  #closeCounts(epoch: number): CloseCounts {
     let total = 0;
     let abnormal = 0;
     let d1006 = 0;
-    const codes: CodeCounts = {};
     const byInitiator: Record<Initiator, CodeCounts> = { client: {}, backend: {}, proxy: {} };
-    for (const b of this.#live()) {
+    for (const b of this.#live(epoch)) {
       total += b.total;
       abnormal += b.abnormal;
       d1006 += b.d1006;
       b.byInitiator.forEach((m, i) => {
         const target = byInitiator[INITIATORS[i]!];
-        for (const [code, n] of m) {
-          target[code] = (target[code] ?? 0) + n;
-          codes[code] = (codes[code] ?? 0) + n;
-        }
+        for (const [code, n] of m) target[code] = (target[code] ?? 0) + n;
       });
     }
-    const abnormalRate = total > 0 ? abnormal / total : 0;
-    const disconnectRate = total > 0 ? d1006 / total : 0;
-    const window = formatWindow(windowMs);
-    const alerts: AlertFinding[] = [];
-    if (total > 0 && abnormalRate > abnormalCloseRatio) {
-      alerts.push({
-        rule: 'abnormal_close_ratio',
-        threshold: abnormalCloseRatio,
-        value: abnormalRate,
-        message: `${pct(abnormalRate)} of ${total} closes in the last ${window} were abnormal (1006/1011/1012/1013); threshold ${pct(abnormalCloseRatio)}`,
-      });
-    }
-    if (total > 0 && disconnectRate > abnormalDisconnectRatio) {
-      alerts.push({
-        rule: 'abnormal_disconnect_ratio',
-        threshold: abnormalDisconnectRatio,
-        value: disconnectRate,
-        message: `${pct(disconnectRate)} of ${total} closes in the last ${window} ended without a close frame (1006); threshold ${pct(abnormalDisconnectRatio)}`,
-      });
-    }
-    return {
-      status: total === 0 ? 'no_data' : alerts.length > 0 ? 'alert' : 'healthy',
-      window_s: windowMs / 1000,
-      total_closes: total,
-      abnormal_closes: abnormal,
-      abnormal_rate: abnormalRate,
-      disconnects_1006: d1006,
-      disconnect_rate: disconnectRate,
-      thresholds: { abnormal_close_ratio: abnormalCloseRatio, abnormal_disconnect_ratio: abnormalDisconnectRatio },
-      alerts,
-      codes,
-      by_initiator: byInitiator,
-    };
+    return { total, abnormal, disconnects_1006: d1006, by_initiator: byInitiator };
   }
 
-  /** Ping round-trip percentiles per leg over the alert window. */
-  pingPercentiles(): PingReport {
+  #pingCounts(epoch: number): WindowCounts['ping'] {
     const merged = [newLatencyBins(), newLatencyBins()];
     const counts = [0, 0];
     const timeouts = [0, 0];
-    for (const b of this.#live()) {
+    for (const b of this.#live(epoch)) {
       for (let l = 0; l < 2; l++) {
         const bins = b.ping[l];
         if (bins !== null && bins !== undefined) {
@@ -194,16 +217,11 @@ export class StatusWindow implements ProxyObserver {
         timeouts[l]! += b.pingTimeouts[l]!;
       }
     }
-    const leg = (l: number): LegLatency => {
-      const [p50, p95, p99] = latencyQuantiles(merged[l]!, counts[l]!, [0.5, 0.95, 0.99]).map(toMs);
-      return { count: counts[l]!, timeouts: timeouts[l]!, p50_ms: p50 ?? null, p95_ms: p95 ?? null, p99_ms: p99 ?? null };
-    };
-    return { window_s: this.#opts.windowMs / 1000, client: leg(0), backend: leg(1) };
+    const leg = (l: number): LegCounts => ({ bins: Array.from(merged[l]!), count: counts[l]!, timeouts: timeouts[l]! });
+    return { client: leg(0), backend: leg(1) };
   }
 
-  /** Messages per second per direction over the last minute (or since start, if shorter). */
-  messageRates(): MessageRates {
-    const nowMs = this.#now();
+  #rateCounts(nowMs: number): RateCounts {
     const sec = Math.floor(nowMs / 1000);
     const messages = [0, 0];
     const bytes = [0, 0];
@@ -216,19 +234,12 @@ export class StatusWindow implements ProxyObserver {
         }
       }
     }
-    // Right after start, dividing by a full minute would under-report the rate.
-    const spanS = Math.min(RATE_SLOTS, Math.max(1, (nowMs - this.#startedAt) / 1000));
-    const rate = (d: number) => ({
-      messages: messages[d]!,
-      per_second: round(messages[d]! / spanS),
-      bytes_per_second: round(bytes[d]! / spanS),
-    });
-    return { window_s: RATE_SLOTS, client_to_backend: rate(0), backend_to_client: rate(1) };
-  }
-
-  /** Everything the window contributes to /status. */
-  report(): WindowReport {
-    return { close_health: this.evaluate(), ping: this.pingPercentiles(), messages: this.messageRates() };
+    return {
+      window_s: RATE_SLOTS,
+      span_s: rateSpan(RATE_SLOTS, (nowMs - this.#startedAt) / 1000),
+      client_to_backend: { messages: messages[0]!, bytes: bytes[0]! },
+      backend_to_client: { messages: messages[1]!, bytes: bytes[1]! },
+    };
   }
 
   // Make the slot of second floor(t / 1000) current, clearing it if it still holds an older turn.
@@ -250,6 +261,10 @@ export class StatusWindow implements ProxyObserver {
     this.#buckets = Array.from({ length: BUCKETS }, () => new Bucket());
   }
 
+  #epoch(): number {
+    return Math.floor(this.#now() / this.#width);
+  }
+
   #bucket(): Bucket {
     const epoch = Math.floor(this.#now() / this.#width);
     const b = this.#buckets[((epoch % BUCKETS) + BUCKETS) % BUCKETS]!;
@@ -257,10 +272,149 @@ export class StatusWindow implements ProxyObserver {
     return b;
   }
 
-  *#live(): Generator<Bucket> {
-    const epoch = Math.floor(this.#now() / this.#width);
+  *#live(epoch: number): Generator<Bucket> {
     for (const b of this.#buckets) if (b.epoch > epoch - BUCKETS && b.epoch <= epoch) yield b;
   }
+}
+
+/**
+ * Sum the counts of several windows, e.g. one per cluster worker, into the counts of one window
+ * that saw all their traffic. Closes, codes, latency bins and message counts add up; the alert
+ * window, thresholds and rate window are taken from the first element (all come from one
+ * config); the rate span is the longest, so a worker that just started does not inflate rates.
+ * An empty list gives all-zero counts (window 0, thresholds 0), which report `no_data`.
+ */
+export function mergeWindowCounts(list: readonly WindowCounts[]): WindowCounts {
+  const first = list[0];
+  const byInitiator: Record<Initiator, CodeCounts> = { client: {}, backend: {}, proxy: {} };
+  const bins = [new Array<number>(LATENCY_BINS).fill(0), new Array<number>(LATENCY_BINS).fill(0)];
+  let total = 0;
+  let abnormal = 0;
+  let d1006 = 0;
+  const pingCount = [0, 0];
+  const pingTimeouts = [0, 0];
+  const messages = [0, 0];
+  const bytes = [0, 0];
+  let spanS = 0;
+  for (const c of list) {
+    total += c.closes.total;
+    abnormal += c.closes.abnormal;
+    d1006 += c.closes.disconnects_1006;
+    for (const who of INITIATORS) {
+      const target = byInitiator[who];
+      for (const [code, n] of Object.entries(c.closes.by_initiator[who])) target[code] = (target[code] ?? 0) + n;
+    }
+    LEGS.forEach((leg, l) => {
+      const from = c.ping[leg];
+      const to = bins[l]!;
+      for (let i = 0; i < LATENCY_BINS; i++) to[i]! += from.bins[i] ?? 0;
+      pingCount[l]! += from.count;
+      pingTimeouts[l]! += from.timeouts;
+    });
+    DIRECTIONS.forEach((dir, d) => {
+      messages[d]! += c.messages[dir].messages;
+      bytes[d]! += c.messages[dir].bytes;
+    });
+    spanS = Math.max(spanS, c.messages.span_s);
+  }
+  const leg = (l: number): LegCounts => ({ bins: bins[l]!, count: pingCount[l]!, timeouts: pingTimeouts[l]! });
+  return {
+    window_ms: first?.window_ms ?? 0,
+    thresholds: {
+      abnormal_close_ratio: first?.thresholds.abnormal_close_ratio ?? 0,
+      abnormal_disconnect_ratio: first?.thresholds.abnormal_disconnect_ratio ?? 0,
+    },
+    closes: { total, abnormal, disconnects_1006: d1006, by_initiator: byInitiator },
+    ping: { client: leg(0), backend: leg(1) },
+    messages: {
+      window_s: first?.messages.window_s ?? RATE_SLOTS,
+      span_s: spanS,
+      client_to_backend: { messages: messages[0]!, bytes: bytes[0]! },
+      backend_to_client: { messages: messages[1]!, bytes: bytes[1]! },
+    },
+  };
+}
+
+/**
+ * Evaluate counts into the /status figures: close health with its alert findings, ping
+ * percentiles per leg, message rates. `StatusWindow.report()` is `windowReport(counts())`.
+ */
+export function windowReport(c: WindowCounts): WindowReport {
+  return {
+    close_health: closeHealth(c.window_ms, c.thresholds, c.closes),
+    ping: pingReport(c.window_ms, c.ping),
+    messages: messageRates(c.messages),
+  };
+}
+
+function closeHealth(windowMs: number, thresholds: WindowCounts['thresholds'], c: CloseCounts): CloseHealth {
+  const { abnormal_close_ratio: abnormalCloseRatio, abnormal_disconnect_ratio: abnormalDisconnectRatio } = thresholds;
+  const { total, abnormal, disconnects_1006: d1006 } = c;
+  const codes: CodeCounts = {};
+  const byInitiator: Record<Initiator, CodeCounts> = { client: {}, backend: {}, proxy: {} };
+  for (const who of INITIATORS) {
+    for (const [code, n] of Object.entries(c.by_initiator[who])) {
+      byInitiator[who][code] = n;
+      codes[code] = (codes[code] ?? 0) + n;
+    }
+  }
+  const abnormalRate = total > 0 ? abnormal / total : 0;
+  const disconnectRate = total > 0 ? d1006 / total : 0;
+  const window = formatWindow(windowMs);
+  const alerts: AlertFinding[] = [];
+  if (total > 0 && abnormalRate > abnormalCloseRatio) {
+    alerts.push({
+      rule: 'abnormal_close_ratio',
+      threshold: abnormalCloseRatio,
+      value: abnormalRate,
+      message: `${pct(abnormalRate)} of ${total} closes in the last ${window} were abnormal (1006/1011/1012/1013); threshold ${pct(abnormalCloseRatio)}`,
+    });
+  }
+  if (total > 0 && disconnectRate > abnormalDisconnectRatio) {
+    alerts.push({
+      rule: 'abnormal_disconnect_ratio',
+      threshold: abnormalDisconnectRatio,
+      value: disconnectRate,
+      message: `${pct(disconnectRate)} of ${total} closes in the last ${window} ended without a close frame (1006); threshold ${pct(abnormalDisconnectRatio)}`,
+    });
+  }
+  return {
+    status: total === 0 ? 'no_data' : alerts.length > 0 ? 'alert' : 'healthy',
+    window_s: windowMs / 1000,
+    total_closes: total,
+    abnormal_closes: abnormal,
+    abnormal_rate: abnormalRate,
+    disconnects_1006: d1006,
+    disconnect_rate: disconnectRate,
+    thresholds: { abnormal_close_ratio: abnormalCloseRatio, abnormal_disconnect_ratio: abnormalDisconnectRatio },
+    alerts,
+    codes,
+    by_initiator: byInitiator,
+  };
+}
+
+function pingReport(windowMs: number, ping: WindowCounts['ping']): PingReport {
+  const leg = (c: LegCounts): LegLatency => {
+    // Uint32 like the window's own bins: a leg would need 2³² pings in one window to wrap.
+    const [p50, p95, p99] = latencyQuantiles(Uint32Array.from(c.bins), c.count, [0.5, 0.95, 0.99]).map(toMs);
+    return { count: c.count, timeouts: c.timeouts, p50_ms: p50 ?? null, p95_ms: p95 ?? null, p99_ms: p99 ?? null };
+  };
+  return { window_s: windowMs / 1000, client: leg(ping.client), backend: leg(ping.backend) };
+}
+
+function messageRates(c: RateCounts): MessageRates {
+  const spanS = rateSpan(c.window_s, c.span_s);
+  const rate = (d: DirectionCounts) => ({
+    messages: d.messages,
+    per_second: round(d.messages / spanS),
+    bytes_per_second: round(d.bytes / spanS),
+  });
+  return { window_s: c.window_s, client_to_backend: rate(c.client_to_backend), backend_to_client: rate(c.backend_to_client) };
+}
+
+/** Right after start, dividing by a full window would under-report the rate; never below 1 s. */
+function rateSpan(windowS: number, elapsedS: number): number {
+  return Math.min(windowS, Math.max(1, elapsedS));
 }
 
 function settings(o: StatusWindowOptions): Required<Omit<StatusWindowOptions, 'now'>> {
