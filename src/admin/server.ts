@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { CoreSnapshot } from '../snapshot.js';
 import type { WindowReport } from '../telemetry/status-types.js';
-import { buildStatusDocument, readiness } from './status.js';
+import { buildStatusDocument, readiness, type WorkerStatus } from './status.js';
 import { STATUS_PAGE_CSP, statusPageHtml } from './status-page.js';
 
 /** Options of {@link createAdminServer}. */
@@ -17,13 +17,16 @@ export interface AdminServerOptions {
   readonly host: string;
   /** 0 picks a free port (tests). */
   readonly port: number;
-  readonly snapshot: () => CoreSnapshot;
-  /** The sliding-window figures (`StatusWindow.report()`). */
-  readonly statusReport: () => WindowReport;
+  /** May be async: a cluster primary asks its workers. */
+  readonly snapshot: () => CoreSnapshot | Promise<CoreSnapshot>;
+  /** The sliding-window figures (`StatusWindow.report()`, or the workers' merged). */
+  readonly statusReport: () => WindowReport | Promise<WindowReport>;
   /** Serves `GET /metrics` (the telemetry's Prometheus handler); absent → 404 with a hint. */
   readonly metrics?: (req: IncomingMessage, res: ServerResponse) => void;
   /** Latest synthetic monitor results, shown as `monitors` in /status. */
-  readonly monitors?: () => readonly unknown[];
+  readonly monitors?: () => readonly unknown[] | Promise<readonly unknown[]>;
+  /** A cluster primary's workers, shown as `workers` in /status. */
+  readonly workers?: () => readonly WorkerStatus[] | Promise<readonly WorkerStatus[]>;
   /** Shown on /status and the page. */
   readonly service?: string;
   readonly version?: string;
@@ -49,10 +52,10 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
   const log = opts.logger.child({ component: 'admin' });
   const page = statusPageHtml();
 
-  const handlers: Record<AdminPath, (req: IncomingMessage, res: ServerResponse) => void> = {
+  const handlers: Record<AdminPath, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>> = {
     '/healthz': (req, res) => send(req, res, 200, 'ok\n'),
-    '/readyz': (req, res) => {
-      const r = readiness(opts.snapshot());
+    '/readyz': async (req, res) => {
+      const r = readiness(await opts.snapshot());
       if (r.ready) send(req, res, 200, 'ready\n');
       else send(req, res, 503, `not ready: ${r.reasons.join('; ')}\n`);
     },
@@ -63,11 +66,13 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
       }
       opts.metrics(req, res);
     },
-    '/status': (req, res) => {
+    '/status': async (req, res) => {
+      const [snapshot, report, monitors, workers] = await Promise.all([opts.snapshot(), opts.statusReport(), opts.monitors?.() ?? [], opts.workers?.()]);
       const doc = buildStatusDocument({
-        snapshot: opts.snapshot(),
-        report: opts.statusReport(),
-        monitors: opts.monitors?.() ?? [],
+        snapshot,
+        report,
+        monitors,
+        ...(workers !== undefined ? { workers } : {}),
         ...(opts.service !== undefined ? { service: opts.service } : {}),
         ...(opts.version !== undefined ? { version: opts.version } : {}),
       });
@@ -77,6 +82,11 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
       send(req, res, 200, page, 'text/html; charset=utf-8', { 'content-security-policy': STATUS_PAGE_CSP }),
   };
 
+  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    log.warn({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'admin request failed');
+    if (!res.headersSent) send(req, res, 500, 'internal error\n');
+    else res.destroy();
+  };
   const server = http.createServer((req, res) => {
     // Admin requests carry no body; drain any so the connection can be reused.
     req.resume();
@@ -90,11 +100,10 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         return send(req, res, 405, `method not allowed; use ${ALLOW}\n`, undefined, { allow: ALLOW });
       }
-      handler(req, res);
+      const done = handler(req, res);
+      if (done !== undefined) done.catch((err: unknown) => failed(req, res, err));
     } catch (err) {
-      log.warn({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'admin request failed');
-      if (!res.headersSent) send(req, res, 500, 'internal error\n');
-      else res.destroy();
+      failed(req, res, err);
     }
   });
   server.keepAliveTimeout = 5_000;

@@ -24,6 +24,18 @@ export interface RouteStatus {
   readonly healthy: boolean;
 }
 
+/** One worker process of a cluster (`workers:` above 1), as the primary saw it. */
+export interface WorkerStatus {
+  /** The worker's slot, 0…workers-1. */
+  readonly index: number;
+  readonly pid: number;
+  /** Answered the primary's last question in time; the other fields are its answer. */
+  readonly responding: boolean;
+  readonly active_sessions: number;
+  /** Times this slot's process was restarted after an unexpected exit. */
+  readonly restarts: number;
+}
+
 /** The JSON answered by `GET /status`. */
 export interface StatusDocument extends CloseHealth {
   readonly service?: string;
@@ -43,6 +55,8 @@ export interface StatusDocument extends CloseHealth {
   readonly messages: MessageRates;
   /** Synthetic monitor results (filled by the monitor runner; empty otherwise). */
   readonly monitors: readonly unknown[];
+  /** Cluster mode only: each worker process. */
+  readonly workers?: readonly WorkerStatus[];
 }
 
 /** Readiness of the proxy: listening, not draining, and every route has an up backend. */
@@ -67,6 +81,7 @@ export interface StatusInputs {
   readonly snapshot: CoreSnapshot;
   readonly report: WindowReport;
   readonly monitors?: readonly unknown[];
+  readonly workers?: readonly WorkerStatus[];
   readonly service?: string;
   readonly version?: string;
   readonly now?: Date;
@@ -93,6 +108,7 @@ export function buildStatusDocument(i: StatusInputs): StatusDocument {
     ping: report.ping,
     messages: report.messages,
     monitors: i.monitors ?? [],
+    ...(i.workers !== undefined ? { workers: i.workers } : {}),
   };
 }
 

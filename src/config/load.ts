@@ -33,6 +33,8 @@ export interface ParseOptions {
 export interface CheckResult {
   readonly config?: Config;
   readonly problems: readonly string[];
+  /** The file's text, when {@link checkConfigFile} could read it (cluster workers get the same text). */
+  readonly text?: string;
 }
 
 /** Read, validate and normalise a config file. @throws ConfigError listing every problem. */
@@ -50,7 +52,7 @@ export function checkConfigFile(path: string, env: NodeJS.ProcessEnv = process.e
     const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'a directory, not a file' : err.message;
     return { problems: [`${path}: cannot read the config file (${why}) — check the --config path`] };
   }
-  return checkConfigText(text, { path, env });
+  return { ...checkConfigText(text, { path, env }), text };
 }
 
 /** Validate and normalise config text. @throws ConfigError listing every problem. */

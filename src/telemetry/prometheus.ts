@@ -21,37 +21,47 @@ export function createPrometheusReader(metricProducers: MetricProducer[] = []): 
   return new PrometheusExporter({ preventServerStart: true, metricProducers });
 }
 
-/**
- * Serve the reader's current state. Collects on each scrape (cumulative), answers 500 with a
- * comment line if collection fails, and never throws.
- */
-export function createPrometheusHandler(reader: PrometheusExporter, logger: Logger): MetricsHandler {
+/** Collect the reader's current state (cumulative) as exposition text; rejects if collection fails. */
+export type MetricsText = () => Promise<string>;
+
+/** The text source behind {@link createPrometheusHandler}; cluster workers send it to the primary. */
+export function createPrometheusText(reader: PrometheusExporter, logger: Logger): MetricsText {
   const serializer = new PrometheusSerializer();
   let loggedFailure = false;
-  return (req, res) => {
-    reader.collect().then(
-      ({ resourceMetrics, errors }) => {
-        if (errors.length > 0 && !loggedFailure) {
-          loggedFailure = true;
-          logger.warn({ errors: errors.map(String) }, 'metrics collection reported errors');
-        }
-        const body = serializer.serialize(resourceMetrics);
-        res.writeHead(200, {
-          'content-type': PROMETHEUS_CONTENT_TYPE,
-          'cache-control': 'no-store',
-          'content-length': Buffer.byteLength(body),
-        });
-        res.end(req.method === 'HEAD' ? undefined : body);
-      },
-      (err: unknown) => {
-        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'metrics collection failed');
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(`# metrics collection failed\n`);
-      },
-    );
+  return async () => {
+    const { resourceMetrics, errors } = await reader.collect();
+    if (errors.length > 0 && !loggedFailure) {
+      loggedFailure = true;
+      logger.warn({ errors: errors.map(String) }, 'metrics collection reported errors');
+    }
+    return serializer.serialize(resourceMetrics);
   };
+}
+
+/** Answer a `/metrics` request with `text` (200), or a 500 when it failed. Never throws. */
+export function sendMetrics(req: IncomingMessage, res: ServerResponse, text: Promise<string>, logger: Logger): void {
+  text.then(
+    (body) => {
+      res.writeHead(200, {
+        'content-type': PROMETHEUS_CONTENT_TYPE,
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    },
+    (err: unknown) => {
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'metrics collection failed');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`# metrics collection failed\n`);
+    },
+  );
+}
+
+/** Serve the reader's current state on each scrape (cumulative); never throws. */
+export function createPrometheusHandler(text: MetricsText, logger: Logger): MetricsHandler {
+  return (req, res) => sendMetrics(req, res, text(), logger);
 }

@@ -18,7 +18,7 @@ import { ATTR, METER_NAME } from './names.js';
 import { TelemetryRecorder } from './recorder.js';
 import { MonitorRecorder, noopMonitorMetrics, type MonitorMetrics } from './monitor-metrics.js';
 import { LoggingExporter } from './export-guard.js';
-import { createPrometheusHandler, createPrometheusReader, type MetricsHandler } from './prometheus.js';
+import { createPrometheusHandler, createPrometheusReader, createPrometheusText, type MetricsHandler, type MetricsText } from './prometheus.js';
 import { StatusWindow } from './status-window.js';
 
 /** What {@link startTelemetry} needs. */
@@ -50,6 +50,8 @@ export interface Telemetry {
   readonly instanceId: string;
   /** Serves Prometheus text for `GET /metrics`; absent when `telemetry.prometheus` is false. */
   readonly prometheusHandler?: MetricsHandler;
+  /** The same Prometheus text, for a cluster worker to hand to the primary. */
+  readonly prometheusText?: MetricsText;
   /** Subscribe every observer to `hub`; returns the function that unsubscribes them. */
   attach(hub: EventHub): () => void;
   /** Apply what a config reload may change live (close-code grouping, alert thresholds). */
@@ -130,6 +132,7 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
   // With no reader every measurement would be dropped anyway: keep the recorder off the hot path.
   const observers: ProxyObserver[] = readers.length > 0 ? [recorder, statusWindow] : [statusWindow];
   const instanceId = String(resource.attributes['service.instance.id'] ?? '');
+  const prometheusText = prometheus !== undefined ? createPrometheusText(prometheus, log) : undefined;
   let stopping: Promise<void> | undefined;
 
   return {
@@ -140,7 +143,7 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     instruments,
     meterProvider,
     instanceId,
-    ...(prometheus !== undefined ? { prometheusHandler: createPrometheusHandler(prometheus, log) } : {}),
+    ...(prometheusText !== undefined ? { prometheusText, prometheusHandler: createPrometheusHandler(prometheusText, log) } : {}),
     attach(hub) {
       const offs = observers.map((o) => hub.subscribe(o));
       return () => offs.forEach((off) => off());
