@@ -3,8 +3,9 @@
  * argv → command. The only file that touches `process`: exit codes, signals, and the last-resort
  * handlers that keep a peer's fault from ever crashing the proxy silently.
  */
+import cluster from 'node:cluster';
 import { ConfigError } from './config/load.js';
-import { UsageError, type Command, type CommandIO } from './commands/io.js';
+import { UsageError, type Command, type CommandIO, type ParentChannel } from './commands/io.js';
 import { serveCommand, serveHelp } from './commands/serve.js';
 import { validateCommand, validateHelp } from './commands/validate.js';
 import { statusCommand, statusHelp } from './commands/status.js';
@@ -64,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       process.on(signal, handler);
       return () => process.off(signal, handler);
     },
+    ...(process.argv[1] !== undefined ? { script: process.argv[1] } : {}),
+    ...(cluster.isWorker ? { parent: parentChannel() } : {}),
   };
   try {
     return await cmd.run(rest, io);
@@ -80,6 +83,25 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`wstap ${name}: ${(err as Error).message}\n`);
     return 1;
   }
+}
+
+/** The IPC channel of a cluster worker (`wstap serve` with `workers:` above 1 forked us). */
+function parentChannel(): ParentChannel {
+  return {
+    index: Number(process.env.WSTAP_WORKER_INDEX ?? 0),
+    send(message) {
+      // The primary may be gone already; a dead channel is reported through onDisconnect.
+      if (process.connected) process.send?.(message);
+    },
+    onMessage(handler) {
+      process.on('message', handler);
+      return () => process.off('message', handler);
+    },
+    onDisconnect(handler) {
+      process.on('disconnect', handler);
+      return () => process.off('disconnect', handler);
+    },
+  };
 }
 
 // A peer's fault must never take the proxy down (SPEC §6). Anything that reaches here is a bug:

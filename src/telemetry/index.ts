@@ -5,7 +5,7 @@
  */
 export { startTelemetry, type Telemetry, type TelemetryOptions } from './sdk.js';
 export { TelemetryRecorder, type RecorderOptions } from './recorder.js';
-export { StatusWindow, type StatusWindowOptions } from './status-window.js';
+export { StatusWindow, mergeWindowCounts, windowReport, type StatusWindowOptions } from './status-window.js';
 export { MonitorRecorder, noopMonitorMetrics, type MonitorMetrics } from './monitor-metrics.js';
 export { normalizeCloseCode, isAbnormalCloseCode, type CloseCodeMode } from './close-codes.js';
 export type { MetricsHandler } from './prometheus.js';
