@@ -30,7 +30,7 @@ import {
   stopProcess,
   which,
 } from './lib.mjs';
-import { ALL_TARGETS, binaryOf, startTarget } from './targets.mjs';
+import { ALL_TARGETS, binaryOf, multiCore, startTarget } from './targets.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -256,7 +256,7 @@ function mailbox(rec) {
 
 async function runOne(scnName, target) {
   const scn = SCN[scnName];
-  const pin = scn.pinned && canPin;
+  const pin = scn.pinned && canPin && !multiCore(target);
   const sessions = scn.mode === 'idle' ? scn.conns : scn.mode === 'open' || scn.mode === 'pingpong' ? scn.conns : 1000;
   const maxMs = warmMs + scn.measureMs + 60_000;
   let backend;
@@ -447,6 +447,7 @@ const RATIOS = [
   ['wstap-bare', 'nginx-64k', 'bare/ngx64'],
   ['wstap-bare', 'haproxy', 'bare/hap'],
   ['wstap', 'wstap-bare', 'on/bare'],
+  ['wstap-2w', 'wstap', '2w/1w'],
 ];
 
 function fmt(v) {
@@ -515,7 +516,7 @@ async function main() {
   const env = {
     node: process.version,
     cores,
-    pinning: canPin ? `proxy on CPU ${proxyCpu}, backend + load generator on CPU ${otherCpus} (floods only)` : 'off (taskset missing or 1 core)',
+    pinning: canPin ? `proxy on CPU ${proxyCpu}, backend + load generator on CPU ${otherCpus} (floods only; wstap-2w never)` : 'off (taskset missing or 1 core)',
     nofile,
     idleSessions: idleN,
     nginx: targets.some((t) => t.startsWith('nginx')) ? versionOf(which('nginx'), ['-v']) : undefined,

@@ -6,17 +6,25 @@
  *   wstap       dist/cli.js serve, metrics on (Prometheus reader, /status), heartbeats on
  *               (30 s, the default; run.mjs --heartbeat changes it)
  *   wstap-bare  dist/cli.js serve, telemetry.prometheus false, no otlp, heartbeat.interval 0
+ *   wstap-2w    as wstap, with workers: 2 (a primary and two worker processes; never pinned,
+ *               CPU and RSS summed over all three)
  *   nginx       nginx -c, worker_processes 1, default buffers (proxy_buffer_size 4k)
  *   nginx-64k   the same with proxy_buffer_size 64k (the fair peer for bulk streams)
  *   haproxy     haproxy -f -db, nbthread 1, mode http, timeout tunnel
  *
- * All single-threaded (one worker / one thread / one event loop), like for like on 2 cores.
+ * All single-threaded (one worker / one thread / one event loop), like for like on 2 cores,
+ * except wstap-2w, which is there to show what a second core buys.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { childrenOf, freePort, startProcess, waitForPort, which, alive } from './lib.mjs';
 
-export const ALL_TARGETS = ['direct', 'wstap', 'wstap-bare', 'nginx', 'nginx-64k', 'haproxy'];
+export const ALL_TARGETS = ['direct', 'wstap', 'wstap-bare', 'wstap-2w', 'nginx', 'nginx-64k', 'haproxy'];
+
+/** Targets that run on more than one core: never pinned to one. */
+export function multiCore(target) {
+  return target === 'wstap-2w';
+}
 
 /** Which binary each target needs; null when it needs none beyond node. */
 export function binaryOf(target) {
@@ -36,8 +44,8 @@ export async function startTarget(target, backendPort, ctx) {
   const dir = ctx.dir;
   const maxSessions = Math.max(1000, ctx.sessions ?? 0);
   let rec;
-  if (target === 'wstap' || target === 'wstap-bare') {
-    const on = target === 'wstap';
+  if (target === 'wstap' || target === 'wstap-bare' || target === 'wstap-2w') {
+    const on = target !== 'wstap-bare';
     const adminPort = await freePort();
     const file = join(dir, `${target}.yaml`);
     writeFileSync(
@@ -59,6 +67,7 @@ export async function startTarget(target, backendPort, ctx) {
         `  service_name: wstap-bench`,
         `  prometheus: ${on}`,
         `log: { level: warn, format: json }`,
+        ...(target === 'wstap-2w' ? [`workers: 2`] : []),
         '',
       ].join('\n'),
     );
@@ -70,6 +79,10 @@ export async function startTarget(target, backendPort, ctx) {
       env,
       logFile: join(dir, `${target}.log`),
     });
+    if (target === 'wstap-2w') {
+      const primary = rec.child.pid;
+      rec.extraPids = () => childrenOf(primary);
+    }
   } else if (target === 'nginx' || target === 'nginx-64k') {
     const prefix = join(dir, `${target}-prefix`);
     const conf = join(dir, `${target}.conf`);
