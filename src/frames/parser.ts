@@ -55,8 +55,11 @@ const MAX_SAFE_HI = 0x1fffff;
 
 export class FrameParser {
   #state = S_HEADER;
-  /** Header bytes held while a header straddles chunks. */
-  readonly #hdr = Buffer.allocUnsafe(MAX_HEADER_BYTES);
+  /**
+   * Header bytes held while a header straddles chunks. Allocated the first time that happens:
+   * most directions never need it, and an idle session should cost as little as possible.
+   */
+  #hdr: Buffer | null = null;
   #hdrHave = 0;
   /** Payload bytes of the current frame still to pass. */
   #remaining = 0;
@@ -171,7 +174,7 @@ export class FrameParser {
             if (size === 0 || len - pos < size) {
               // Incomplete header: forward what precedes it and hold its bytes.
               this.#emit(pos);
-              chunk.copy(this.#hdr, 0, pos, len);
+              chunk.copy((this.#hdr ??= Buffer.allocUnsafe(MAX_HEADER_BYTES)), 0, pos, len);
               this.#hdrHave = len - pos;
               pos = len;
               this.#from = len;
@@ -180,15 +183,16 @@ export class FrameParser {
             pos = this.#header(chunk, pos, size, true);
           } else {
             // Complete a held header (the chunk starts with its missing bytes).
-            const need = headerSize(this.#hdrHave >= 2 ? this.#hdr[1] : chunk[pos], MAX_HEADER_BYTES);
+            const hdr = this.#hdr!;
+            const need = headerSize(this.#hdrHave >= 2 ? hdr[1] : chunk[pos], MAX_HEADER_BYTES);
             const take = Math.min(need - this.#hdrHave, len - pos);
-            chunk.copy(this.#hdr, this.#hdrHave, pos, pos + take);
+            chunk.copy(hdr, this.#hdrHave, pos, pos + take);
             this.#hdrHave += take;
             pos += take;
             this.#from = pos;
             if (this.#hdrHave < need) break;
             this.#hdrHave = 0;
-            this.#header(Buffer.from(this.#hdr.subarray(0, need)), 0, need, false);
+            this.#header(Buffer.from(hdr.subarray(0, need)), 0, need, false);
           }
           break;
         }

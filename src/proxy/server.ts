@@ -23,7 +23,7 @@ import { checkClientHandshake, upstreamHeaders, type ClientHandshake } from './h
 import { dial, type DialOutcome } from './dial.js';
 import { rejectUpgrade } from './reject.js';
 import { relayRefusal, write101 } from './respond.js';
-import { Session } from './tunnel.js';
+import { Session, type TunnelOptions } from './tunnel.js';
 import { TrustedProxies, unmapV4 } from './client-ip.js';
 import type { CoreSnapshot } from '../snapshot.js';
 import { TimerWheel } from '../heartbeat/wheel.js';
@@ -66,6 +66,8 @@ export class ProxyServer {
   #offHealth: (() => void) | undefined;
   /** The one timer behind every session's heartbeats and idle checks. */
   readonly #wheel = new TimerWheel(50);
+  /** What the sessions opened under the current config share (one object, not one per session). */
+  #tunnel!: TunnelOptions;
 
   constructor(o: ProxyServerOptions) {
     this.#config = o.config;
@@ -75,6 +77,7 @@ export class ProxyServer {
     this.#trusted = new TrustedProxies(o.config.trusted_proxies);
     this.#health = new Health({ hub: o.hub, logger: o.logger, ...(o.passiveHealth ? { passive: o.passiveHealth } : {}) });
     this.#buildPools(o.config);
+    this.#tunnel = this.#tunnelOptions(o.config);
     const tls = o.config.listen.tls;
     const serverOpts: http.ServerOptions = {
       maxHeaderSize: o.config.limits.max_header_bytes,
@@ -146,6 +149,29 @@ export class ProxyServer {
     this.#health.update(next.values());
   }
 
+  #tunnelOptions(config: Config): TunnelOptions {
+    return {
+      hub: this.#hub,
+      logger: this.#logger,
+      closeTimeoutMs: config.timeouts.close,
+      maxMessageBytes: config.limits.max_message_bytes,
+      wheel: this.#wheel,
+      heartbeat: {
+        intervalMs: config.heartbeat.interval,
+        timeoutMs: config.heartbeat.timeout,
+        idleMs: config.timeouts.idle,
+      },
+      onEnd: this.#onSessionEnd,
+    };
+  }
+
+  readonly #onSessionEnd = (s: Session): void => {
+    this.#sessions.delete(s);
+    s.server.active--;
+    this.#releaseIp(s.info.clientIp);
+    this.#checkIdle();
+  };
+
   /** Health checks of the current pools (tests read `openProbes`). */
   get health(): Health {
     return this.#health;
@@ -196,6 +222,7 @@ export class ProxyServer {
     this.#router = new Router(config.routes);
     this.#trusted = new TrustedProxies(config.trusted_proxies);
     this.#buildPools(config);
+    this.#tunnel = this.#tunnelOptions(config);
     // Node reads these for each new connection: the next ones get the new values.
     this.#server.headersTimeout = config.timeouts.request_head;
     (this.#server as { maxHeaderSize?: number }).maxHeaderSize = config.limits.max_header_bytes;
@@ -477,25 +504,7 @@ export class ProxyServer {
       openedAt: performance.now(),
       clientIp: t.clientIp,
     };
-    const session = new Session(client, backendSocket, info, {
-      hub: this.#hub,
-      logger: this.#logger,
-      closeTimeoutMs: this.#config.timeouts.close,
-      maxMessageBytes: this.#config.limits.max_message_bytes,
-      extensions,
-      wheel: this.#wheel,
-      heartbeat: {
-        intervalMs: this.#config.heartbeat.interval,
-        timeoutMs: this.#config.heartbeat.timeout,
-        idleMs: this.#config.timeouts.idle,
-      },
-      onEnd: (s) => {
-        this.#sessions.delete(s);
-        backend.active--;
-        this.#releaseIp(t.clientIp);
-        this.#checkIdle();
-      },
-    });
+    const session = new Session(client, backendSocket, info, this.#tunnel, backend, extensions);
     this.#sessions.add(session);
     session.start(early, backendHead);
   }

@@ -14,26 +14,89 @@
  *   destroyed; the session is reported exactly once, when both sockets have closed.
  */
 import type { Socket } from 'node:net';
-import { FrameParser, type FrameSink } from '../frames/parser.js';
+import { FrameParser, type FrameSink, type ParserOptions } from '../frames/parser.js';
 import { Opcode, type Violation } from '../frames/constants.js';
 import { ABNORMAL, closeCodeOf, closeFrame } from '../frames/close.js';
 import type { Direction, EventHub, Initiator, Leg, SessionInfo } from '../events.js';
 import type { Logger } from '../log.js';
 import { SessionBeat, type BeatHost, type HeartbeatSettings } from '../heartbeat/beat.js';
 import type { TimerWheel } from '../heartbeat/wheel.js';
+import type { Backend } from '../balance/backend.js';
 
+/**
+ * What every session of one config shares. Build it once per config and pass the same object to
+ * each session: a session keeps a reference to it, not a copy (per-session memory is what limits
+ * how many idle sessions one process holds).
+ */
 export interface TunnelOptions {
   readonly hub: EventHub;
   readonly logger: Logger;
   readonly closeTimeoutMs: number;
   readonly maxMessageBytes: number;
-  /** Negotiated extension names from the 101. */
-  readonly extensions: readonly string[];
   /** Called once when both sockets have closed and the session was reported. */
   readonly onEnd: (s: Session) => void;
   /** Heartbeats and idle timeout, on the proxy's shared timer. */
   readonly heartbeat: HeartbeatSettings;
   readonly wheel: TimerWheel;
+}
+
+/** The flow that reads from a socket, kept on the socket so that one shared listener serves all sessions. */
+const kFlow = Symbol('wstap.flow');
+type TunnelSocket = Socket & { [kFlow]: Flow };
+
+function flowOf(sock: Socket): Flow {
+  return (sock as TunnelSocket)[kFlow];
+}
+
+// Socket listeners shared by every session: per-session closures (and the contexts behind
+// them) were about a tenth of an idle session's memory.
+function onSocketData(this: Socket, chunk: Buffer): void {
+  flowOf(this).onData(chunk);
+}
+function onSocketDrain(this: Socket): void {
+  // The flow *writing* to this socket is the other one.
+  flowOf(this).reverse.onDrain();
+}
+function onSocketError(this: Socket): void {
+  const f = flowOf(this);
+  f.session.legGone(f.srcLeg, true);
+}
+function onSocketEnd(this: Socket): void {
+  const f = flowOf(this);
+  f.session.legGone(f.srcLeg, false);
+}
+function onSocketClose(this: Socket): void {
+  flowOf(this).session.socketClosed();
+}
+function onCloseTimeout(s: Session): void {
+  s.closeTimedOut();
+}
+
+/** Parser options are the same for most sessions: share them instead of one object per flow. */
+const parserOptionsCache = new Map<number, ParserOptions[]>();
+function parserOptions(masked: boolean, rsv1: boolean, otherExtensions: boolean, maxMessageBytes: number): ParserOptions {
+  let byBits = parserOptionsCache.get(maxMessageBytes);
+  if (byBits === undefined) {
+    if (parserOptionsCache.size > 16) parserOptionsCache.clear(); // configs come and go with reloads
+    byBits = [];
+    parserOptionsCache.set(maxMessageBytes, byBits);
+  }
+  const bits = (masked ? 1 : 0) | (rsv1 ? 2 : 0) | (otherExtensions ? 4 : 0);
+  return (byBits[bits] ??= Object.freeze({ masked, rsv1, otherExtensions, maxMessageBytes }));
+}
+
+// Close-handshake state of both legs, as bits of one number (shift by LEG_SHIFT for the backend).
+/** A close frame was received from the leg. */
+const CLOSE_FROM = 1;
+/** A close frame was written toward the leg (passed through, or the proxy's own). */
+const CLOSE_TO = 4;
+/** The proxy wrote a close frame of its own toward the leg. */
+const OUR_CLOSE_TO = 16;
+/** The leg's TCP has ended (FIN or error): it is gone, whatever follows. */
+const LEG_ENDED = 64;
+
+function bit(flag: number, leg: Leg): number {
+  return leg === 'client' ? flag : flag << 1;
 }
 
 /** One direction of the relay: source socket → parser → destination socket. */
@@ -47,6 +110,8 @@ class Flow implements FrameSink {
   dstDrainAt = 0;
   /** A write returned false: the source is paused until the destination drains. */
   #blocked = false;
+  /** The flow of the other direction (set by the session). */
+  reverse!: Flow;
 
   constructor(
     readonly session: Session,
@@ -55,34 +120,28 @@ class Flow implements FrameSink {
     readonly dir: Direction,
     readonly srcLeg: Leg,
     readonly dstLeg: Leg,
-    opts: TunnelOptions,
+    parserOpts: ParserOptions,
   ) {
-    const deflate = opts.extensions.includes('permessage-deflate');
-    this.parser = new FrameParser(this, {
-      masked: srcLeg === 'client',
-      rsv1: deflate,
-      otherExtensions: opts.extensions.some((e) => e !== 'permessage-deflate'),
-      maxMessageBytes: opts.maxMessageBytes,
-    });
+    this.parser = new FrameParser(this, parserOpts);
   }
 
-  /** 'data' listener of the source socket (bound once per flow). */
-  readonly onData = (chunk: Buffer): void => {
+  /** Bytes read from the source socket. */
+  onData(chunk: Buffer): void {
     const s = this.session;
     this.lastRecv = performance.now();
     s.hub.bytes(s.info, this.dir, chunk.length);
     this.parser.push(chunk);
     if (this.#blocked) this.src.pause();
-  };
+  }
 
-  /** 'drain' listener of the destination socket. */
-  readonly onDrain = (): void => {
+  /** The destination socket drained. */
+  onDrain(): void {
     this.dstDrainAt = performance.now();
     if (this.#blocked) {
       this.#blocked = false;
       this.src.resume();
     }
-  };
+  }
 
   /** The source is paused until the destination drains. */
   get blocked(): boolean {
@@ -145,31 +204,44 @@ export class Session implements BeatHost {
   #code = -1;
   #initiator: Initiator = 'proxy';
   #reason: string | undefined;
-  /** A close frame was received from this leg. */
-  #closeFrom = { client: false, backend: false };
-  /** A close frame was written toward this leg (passed through, or the proxy's own). */
-  #closeTo = { client: false, backend: false };
-  /** The proxy wrote a close frame of its own toward this leg. */
-  #ourCloseTo = { client: false, backend: false };
-  /** This leg's TCP has ended (FIN or error): it is gone, whatever follows. */
-  #legEnded = { client: false, backend: false };
+  /** CLOSE_FROM, CLOSE_TO, OUR_CLOSE_TO and LEG_ENDED bits of both legs. */
+  #state = 0;
   #closeTimer: NodeJS.Timeout | undefined;
   #open = 2;
   #ended = false;
 
+  /**
+   * @param server the server this session runs on (for the caller's `onEnd` bookkeeping)
+   * @param extensions negotiated extension names from the 101
+   */
   constructor(
     readonly client: Socket,
     readonly backend: Socket,
     info: SessionInfo,
     opts: TunnelOptions,
+    readonly server: Backend,
+    extensions: readonly string[],
   ) {
     this.info = info;
     this.hub = opts.hub;
     this.#opts = opts;
-    this.c2b = new Flow(this, client, backend, 'client_to_backend', 'client', 'backend', opts);
-    this.b2c = new Flow(this, backend, client, 'backend_to_client', 'backend', 'client', opts);
+    const deflate = extensions.includes('permessage-deflate');
+    const other = extensions.some((e) => e !== 'permessage-deflate');
+    const max = opts.maxMessageBytes;
+    this.c2b = new Flow(this, client, backend, 'client_to_backend', 'client', 'backend', parserOptions(true, deflate, other, max));
+    this.b2c = new Flow(this, backend, client, 'backend_to_client', 'backend', 'client', parserOptions(false, deflate, other, max));
+    this.c2b.reverse = this.b2c;
+    this.b2c.reverse = this.c2b;
     const hb = opts.heartbeat;
     this.beat = hb.intervalMs > 0 || hb.idleMs > 0 ? new SessionBeat(this, opts.wheel, hb) : undefined;
+  }
+
+  #has(flag: number, leg: Leg): boolean {
+    return (this.#state & bit(flag, leg)) !== 0;
+  }
+
+  #set(flag: number, leg: Leg): void {
+    this.#state |= bit(flag, leg);
   }
 
   // ---- BeatHost ----
@@ -218,27 +290,25 @@ export class Session implements BeatHost {
    */
   start(clientEarly: readonly Buffer[], backendHead: Buffer): void {
     const { client, backend } = this;
+    (client as TunnelSocket)[kFlow] = this.c2b;
+    (backend as TunnelSocket)[kFlow] = this.b2c;
     for (const sock of [client, backend]) {
       sock.removeAllListeners('error');
       sock.removeAllListeners('data');
       sock.removeAllListeners('end');
       sock.removeAllListeners('close');
-      sock.setNoDelay(true);
+      sock.setNoDelay(true); // a no-op when already set (the listener and the dialler set it)
       sock.setTimeout(0);
+      sock.on('error', onSocketError);
+      sock.on('end', onSocketEnd);
+      sock.on('close', onSocketClose);
+      sock.on('drain', onSocketDrain);
     }
-    client.on('error', this.#onClientError);
-    backend.on('error', this.#onBackendError);
-    client.on('end', this.#onClientEnd);
-    backend.on('end', this.#onBackendEnd);
-    client.on('close', this.#onSocketClose);
-    backend.on('close', this.#onSocketClose);
-    client.on('drain', this.b2c.onDrain);
-    backend.on('drain', this.c2b.onDrain);
     this.hub.sessionOpen(this.info);
     if (backendHead.length > 0) this.b2c.onData(backendHead);
     for (const b of clientEarly) this.c2b.onData(b);
-    client.on('data', this.c2b.onData);
-    backend.on('data', this.b2c.onData);
+    client.on('data', onSocketData);
+    backend.on('data', onSocketData);
     client.resume();
     backend.resume();
     const now = performance.now();
@@ -250,7 +320,7 @@ export class Session implements BeatHost {
   /** A close frame passed from `flow.srcLeg`. Returns whether to forward it. */
   onCloseFrame(flow: Flow, payload: Buffer): boolean {
     const from = flow.srcLeg;
-    this.#closeFrom[from] = true;
+    this.#set(CLOSE_FROM, from);
     if (this.#code < 0) {
       this.#code = closeCodeOf(payload);
       this.#initiator = from;
@@ -259,8 +329,8 @@ export class Session implements BeatHost {
     // A close answering the proxy's own close is for the proxy, not for the other peer; and a
     // leg that already got the proxy's close must not get a second one. A peer's own closes
     // (even a second one) pass through untouched.
-    if (this.#ourCloseTo[from] || this.#ourCloseTo[flow.dstLeg]) return false;
-    this.#closeTo[flow.dstLeg] = true;
+    if (this.#has(OUR_CLOSE_TO, from) || this.#has(OUR_CLOSE_TO, flow.dstLeg)) return false;
+    this.#set(CLOSE_TO, flow.dstLeg);
     return true;
   }
 
@@ -315,48 +385,43 @@ export class Session implements BeatHost {
 
   #sendClose(flow: Flow, code: number, reason: string): void {
     const leg = flow.dstLeg;
-    if (this.#closeTo[leg] || !flow.dst.writable) return;
-    this.#closeTo[leg] = true;
-    this.#ourCloseTo[leg] = true;
+    if (this.#has(CLOSE_TO, leg) || !flow.dst.writable) return;
+    this.#set(CLOSE_TO | OUR_CLOSE_TO, leg);
     flow.inject(closeFrame(code, reason, leg === 'backend'));
     this.#armCloseTimer();
   }
 
   #armCloseTimer(): void {
     if (this.#closeTimer !== undefined || this.#ended) return;
-    this.#closeTimer = setTimeout(this.#onCloseTimeout, this.#opts.closeTimeoutMs);
+    this.#closeTimer = setTimeout(onCloseTimeout, this.#opts.closeTimeoutMs, this);
     this.#closeTimer.unref();
   }
 
-  readonly #onCloseTimeout = (): void => {
+  /** @internal `timeouts.close` passed: give up on the peers. */
+  closeTimedOut(): void {
     this.#record(ABNORMAL, 'proxy', 'close_timeout');
     this.hub.error(this.info.route, this.info.backend, 'close_timeout');
     this.destroy();
-  };
-
-  readonly #onClientError = (): void => this.#legGone('client', true);
-  readonly #onBackendError = (): void => this.#legGone('backend', true);
-  readonly #onClientEnd = (): void => this.#legGone('client', false);
-  readonly #onBackendEnd = (): void => this.#legGone('backend', false);
+  }
 
   /**
-   * A leg's TCP ended (FIN) or failed. After its close frame this is the normal end and the FIN
-   * is passed on; before it, the leg dropped (1006) and the other leg is told at a boundary.
+   * @internal A leg's TCP ended (FIN) or failed. After its close frame this is the normal end
+   * and the FIN is passed on; before it, the leg dropped (1006) and the other leg is told at a
+   * boundary.
    */
-  #legGone(leg: Leg, failed: boolean): void {
+  legGone(leg: Leg, failed: boolean): void {
     const gone = leg === 'client' ? this.client : this.backend;
     const other = leg === 'client' ? this.backend : this.client;
     const toOther = leg === 'client' ? this.c2b : this.b2c;
     if (failed) gone.destroy();
     this.#armCloseTimer();
-    this.#legEnded[leg] = true;
+    this.#set(LEG_ENDED, leg);
     // When the other leg left first, this one ending is the consequence, not news for it.
-    if (!this.#closeFrom[leg] && !this.#legEnded[toOther.dstLeg]) {
+    if (!this.#has(CLOSE_FROM, leg) && !this.#has(LEG_ENDED, toOther.dstLeg)) {
       this.#record(ABNORMAL, leg);
-      if (!this.#closeTo[toOther.dstLeg] && other.writable) {
+      if (!this.#has(CLOSE_TO, toOther.dstLeg) && other.writable) {
         if (toOther.parser.atBoundary) {
-          this.#closeTo[toOther.dstLeg] = true;
-          this.#ourCloseTo[toOther.dstLeg] = true;
+          this.#set(CLOSE_TO | OUR_CLOSE_TO, toOther.dstLeg);
           // 1014 "Bad Gateway" toward the client; 1001 "going away" toward the backend.
           toOther.forward(closeFrame(leg === 'backend' ? 1014 : 1001, `${leg} went away`, leg === 'client'));
         } else {
@@ -369,17 +434,18 @@ export class Session implements BeatHost {
     if (!other.destroyed) other.end();
   }
 
-  readonly #onSocketClose = (): void => {
+  /** @internal One of the two sockets closed. */
+  socketClosed(): void {
     if (--this.#open > 0) {
       // One socket is gone: make sure the other follows (it may be waiting on a peer).
       if (this.client.destroyed !== this.backend.destroyed) {
         const other = this.client.destroyed ? this.backend : this.client;
-        if (!other.writableEnded) this.#legGone(this.client.destroyed ? 'client' : 'backend', false);
+        if (!other.writableEnded) this.legGone(this.client.destroyed ? 'client' : 'backend', false);
       }
       return;
     }
     this.#finish();
-  };
+  }
 
   #finish(): void {
     if (this.#ended) return;
