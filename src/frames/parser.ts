@@ -86,10 +86,18 @@ export class FrameParser {
    */
   #busy = false;
 
+  private readonly sink: FrameSink;
+
+  /**
+   * @param sink where the parser reports; `null` when a subclass is its own sink (the tunnel's
+   *   flows are, which saves an object per direction of every session)
+   */
   constructor(
-    private readonly sink: FrameSink,
+    sink: FrameSink | null,
     private readonly opts: ParserOptions,
-  ) {}
+  ) {
+    this.sink = sink ?? (this as unknown as FrameSink);
+  }
 
   /**
    * True when the bytes forwarded so far end at a frame boundary, so a frame may be written

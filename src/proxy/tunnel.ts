@@ -99,9 +99,11 @@ function bit(flag: number, leg: Leg): number {
   return leg === 'client' ? flag : flag << 1;
 }
 
-/** One direction of the relay: source socket → parser → destination socket. */
-class Flow implements FrameSink {
-  readonly parser: FrameParser;
+/**
+ * One direction of the relay: source socket → parser → destination socket. A flow is its own
+ * frame parser and the parser's sink (one object per direction instead of two).
+ */
+class Flow extends FrameParser implements FrameSink {
   /** Data messages seen in this direction. */
   messages = 0;
   /** `performance.now()` of the last bytes read from the source. */
@@ -122,7 +124,7 @@ class Flow implements FrameSink {
     readonly dstLeg: Leg,
     parserOpts: ParserOptions,
   ) {
-    this.parser = new FrameParser(this, parserOpts);
+    super(null, parserOpts);
   }
 
   /** Bytes read from the source socket. */
@@ -130,7 +132,7 @@ class Flow implements FrameSink {
     const s = this.session;
     this.lastRecv = performance.now();
     s.hub.bytes(s.info, this.dir, chunk.length);
-    this.parser.push(chunk);
+    this.push(chunk);
     if (this.#blocked) this.src.pause();
   }
 
@@ -159,7 +161,7 @@ class Flow implements FrameSink {
   message(opcode: number, size: number): void {
     this.messages++;
     const s = this.session;
-    // Called from parser.push() inside onData: lastRecv is this chunk's clock reading.
+    // Called from push() inside onData: lastRecv is this chunk's clock reading.
     s.hub.message(s.info, this.dir, opcode === Opcode.Text ? 'text' : 'binary', size, this.lastRecv);
   }
 
@@ -183,12 +185,11 @@ class Flow implements FrameSink {
   }
 
   /** Write a frame of the proxy's own toward `dst`, at a frame boundary. */
-  inject(frame: Buffer): void {
-    const p = this.parser;
-    if (p.inject(frame)) this.forward(frame);
+  injectFrame(frame: Buffer): void {
+    if (this.inject(frame)) this.forward(frame);
     // Framing toward dst is lost (garbage passed unparsed): no boundary will ever come, so
     // nothing can be appended safely. Close its TCP instead.
-    else if (p.stopped && !p.atBoundary) this.dst.destroy();
+    else if (this.stopped && !this.atBoundary) this.dst.destroy();
   }
 }
 
@@ -247,7 +248,7 @@ export class Session implements BeatHost {
   // ---- BeatHost ----
 
   injectToward(leg: Leg, frame: Buffer): void {
-    (leg === 'client' ? this.b2c : this.c2b).inject(frame);
+    (leg === 'client' ? this.b2c : this.c2b).injectFrame(frame);
   }
 
   lastRecv(leg: Leg): number {
@@ -387,7 +388,7 @@ export class Session implements BeatHost {
     const leg = flow.dstLeg;
     if (this.#has(CLOSE_TO, leg) || !flow.dst.writable) return;
     this.#set(CLOSE_TO | OUR_CLOSE_TO, leg);
-    flow.inject(closeFrame(code, reason, leg === 'backend'));
+    flow.injectFrame(closeFrame(code, reason, leg === 'backend'));
     this.#armCloseTimer();
   }
 
@@ -420,7 +421,7 @@ export class Session implements BeatHost {
     if (!this.#has(CLOSE_FROM, leg) && !this.#has(LEG_ENDED, toOther.dstLeg)) {
       this.#record(ABNORMAL, leg);
       if (!this.#has(CLOSE_TO, toOther.dstLeg) && other.writable) {
-        if (toOther.parser.atBoundary) {
+        if (toOther.atBoundary) {
           this.#set(CLOSE_TO | OUR_CLOSE_TO, toOther.dstLeg);
           // 1014 "Bad Gateway" toward the client; 1001 "going away" toward the backend.
           toOther.forward(closeFrame(leg === 'backend' ? 1014 : 1001, `${leg} went away`, leg === 'client'));
