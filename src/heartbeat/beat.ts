@@ -86,8 +86,10 @@ export class SessionBeat implements Wakeable {
   ) {}
 
   start(now: number): void {
-    this.#client.nextPingAt = now + this.s.intervalMs;
-    this.#backend.nextPingAt = now + this.s.intervalMs;
+    // Whole milliseconds (the wheel's slots are coarser anyway): a small integer is stored in
+    // the object, a fraction in a heap number of its own — two per session, for nothing.
+    this.#client.nextPingAt = Math.ceil(now + this.s.intervalMs);
+    this.#backend.nextPingAt = this.#client.nextPingAt;
     this.#reschedule(now);
   }
 
@@ -160,7 +162,7 @@ export class SessionBeat implements Wakeable {
             return;
           }
         } else if (b.queued === null && now >= b.nextPingAt) {
-          b.nextPingAt = now + s.intervalMs;
+          b.nextPingAt = Math.ceil(now + s.intervalMs);
           if (!b.appPing) this.#ping(leg, b);
         }
       }
