@@ -50,7 +50,9 @@ function countHeaders(raw: readonly string[]): Map<string, number> {
 export function headerTokens(raw: readonly string[], name: string, lower = true): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() !== name) continue;
+    // The length first: most names differ in it, and toLowerCase() allocates.
+    const k = raw[i]!;
+    if (k.length !== name.length || k.toLowerCase() !== name) continue;
     for (const t of raw[i + 1]!.split(',')) {
       const v = t.trim();
       if (v) out.push(lower ? v.toLowerCase() : v);
