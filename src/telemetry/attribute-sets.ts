@@ -40,9 +40,13 @@ export class PairAttributes {
    * null when the sizes go through the SDK instrument instead.
    */
   readonly messageSizes: readonly [HistogramSeries, HistogramSeries] | null;
-  // Close attributes are built at most once per (code, initiator) seen on this pair; the code
-  // is already normalised, so the map stays small (≤ 17 codes × 3 initiators when grouped).
-  readonly #byClose = new Map<number, Attributes>();
+  /** Sessions opened so far on this pair (`wstap.connections`). */
+  opened = 0;
+  /** Sessions open now (`wstap.connections.active`); reported once the pair has had one. */
+  active = 0;
+  // Close attributes and counts, built at most once per (code, initiator) seen on this pair; the
+  // code is already normalised, so the map stays small (≤ 17 codes × 3 initiators when grouped).
+  readonly closes = new Map<number, CloseSeries>();
 
   constructor(
     readonly route: string,
@@ -60,15 +64,42 @@ export class PairAttributes {
     this.byLeg = [legs[0]!, legs[1]!];
   }
 
-  /** Attributes of `wstap.closes` / `wstap.session.duration` for a normalised code. */
-  close(code: number, initiator: Initiator): Attributes {
+  /** The `wstap.closes` / `wstap.session.duration` series of a normalised code and initiator. */
+  close(code: number, initiator: Initiator): CloseSeries {
     const key = code * 4 + INITIATOR_INDEX[initiator];
-    let attrs = this.#byClose.get(key);
-    if (attrs === undefined) {
-      attrs = Object.freeze({ ...this.base, [ATTR.CLOSE_CODE]: code, [ATTR.CLOSE_INITIATOR]: initiator });
-      this.#byClose.set(key, attrs);
+    let series = this.closes.get(key);
+    if (series === undefined) {
+      series = { attrs: Object.freeze({ ...this.base, [ATTR.CLOSE_CODE]: code, [ATTR.CLOSE_INITIATOR]: initiator }), count: 0 };
+      this.closes.set(key, series);
     }
-    return attrs;
+    return series;
+  }
+}
+
+/** One (pair, close code, initiator): its attributes and how many sessions ended so. */
+export interface CloseSeries {
+  readonly attrs: Attributes;
+  count: number;
+}
+
+/**
+ * Running totals of a counter whose attribute combinations are not known up front (upgrades by
+ * status, backend selections by affinity outcome), keyed by a string of the attribute values.
+ * Never evicted: a counter's totals must stay monotonic. The keys are bounded by the config
+ * (routes × servers) times small label sets (HTTP statuses, bounded error types, 4 outcomes).
+ */
+export class CountedSeries {
+  readonly #map = new Map<string, { readonly attrs: Attributes; count: number }>();
+
+  /** Count one for `key`; `build` makes its attributes the first time. */
+  add(key: string, build: () => Attributes): void {
+    const entry = this.#map.get(key);
+    if (entry !== undefined) entry.count++;
+    else this.#map.set(key, { attrs: Object.freeze(build()), count: 1 });
+  }
+
+  values(): IterableIterator<{ readonly attrs: Attributes; readonly count: number }> {
+    return this.#map.values();
   }
 }
 

@@ -59,12 +59,15 @@ export function createInstruments(meter: Meter) {
   return {
     /** The meter, for batch callbacks over observable instruments. */
     meter,
-    connectionsActive: meter.createUpDownCounter(METRIC.CONNECTIONS_ACTIVE, {
+    // Observable, like `messages` below: the recorder keeps per-session counts in plain numbers and
+    // reports totals at collection, so opening and closing a session costs no attribute hashing.
+    // Exported exactly like the synchronous kinds (a non-monotonic / monotonic sum).
+    connectionsActive: meter.createObservableUpDownCounter(METRIC.CONNECTIONS_ACTIVE, {
       unit: '{connection}',
       description: 'Tunnelled WebSocket sessions currently open.',
       valueType: INT,
     }),
-    connections: meter.createCounter(METRIC.CONNECTIONS, {
+    connections: meter.createObservableCounter(METRIC.CONNECTIONS, {
       unit: '{connection}',
       description: 'WebSocket sessions opened (a valid 101 relayed to the client).',
       valueType: INT,
@@ -103,12 +106,12 @@ export function createInstruments(meter: Meter) {
       description: 'Wire bytes relayed after the handshake, frame headers included.',
       valueType: INT,
     }),
-    closes: meter.createCounter(METRIC.CLOSES, {
+    closes: meter.createObservableCounter(METRIC.CLOSES, {
       unit: '{close}',
       description: 'Sessions ended, by first close code and by who closed.',
       valueType: INT,
     }),
-    upgrades: meter.createCounter(METRIC.UPGRADES, {
+    upgrades: meter.createObservableCounter(METRIC.UPGRADES, {
       unit: '{request}',
       description: 'WebSocket upgrade requests answered, by status (error.type on failures).',
       valueType: INT,
@@ -145,7 +148,7 @@ export function createInstruments(meter: Meter) {
       description: '1 when the backend server accepts new sessions (health checks pass), else 0.',
       valueType: INT,
     }),
-    backendSelections: meter.createCounter(METRIC.BACKEND_SELECTIONS, {
+    backendSelections: meter.createObservableCounter(METRIC.BACKEND_SELECTIONS, {
       unit: '{selection}',
       description: 'Backend choices, by affinity outcome (none, new, hit, moved).',
       valueType: INT,

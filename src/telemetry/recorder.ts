@@ -21,7 +21,7 @@ import type {
 import type { BatchObservableResult } from '@opentelemetry/api';
 import type { Instruments } from './instruments.js';
 import { ATTR, type AffinityOutcome } from './names.js';
-import { AttributeCache, PairAttributes, directionIndex, routeBackend } from './attribute-sets.js';
+import { AttributeCache, CountedSeries, PairAttributes, directionIndex, routeBackend } from './attribute-sets.js';
 import { BoundedLabel, normalizeCloseCode, type CloseCodeMode } from './close-codes.js';
 import type { AggregatedHistogram } from './aggregated-histogram.js';
 
@@ -47,17 +47,26 @@ export class TelemetryRecorder implements ProxyObserver {
   /** Sessions first seen after their open (subscribed mid-flight): never decrement active for them. */
   readonly #adopted = new WeakSet<SessionInfo>();
   readonly #cache = new AttributeCache();
+  readonly #upgrades = new CountedSeries();
+  readonly #selections = new CountedSeries();
   readonly #errorTypes = new BoundedLabel();
   readonly #messageSizes: AggregatedHistogram | undefined;
   /** The session of the last per-chunk/per-message hook and its pair (see the file comment). */
   #lastSession: SessionInfo | undefined;
   #lastPair: PairAttributes | undefined;
 
-  // Reports the running message/byte totals of every pair at each collection: the per-message
-  // hooks only increment numbers (see `messages` in instruments.ts for the cost this saves).
+  // Reports the running totals at each collection: the per-message and per-session hooks only
+  // increment numbers (see `messages` in instruments.ts for the cost this saves).
   readonly #observe = (result: BatchObservableResult): void => {
-    const { messages, io } = this.#i;
+    const { messages, io, connections, connectionsActive, closes, upgrades, backendSelections } = this.#i;
+    for (const u of this.#upgrades.values()) result.observe(upgrades, u.count, u.attrs);
+    for (const u of this.#selections.values()) result.observe(backendSelections, u.count, u.attrs);
     for (const pair of this.#pairs.values()) {
+      if (pair.opened > 0) {
+        result.observe(connections, pair.opened, pair.base);
+        result.observe(connectionsActive, pair.active, pair.base);
+      }
+      for (const c of pair.closes.values()) result.observe(closes, c.count, c.attrs);
       for (let i = 0; i < 4; i++) {
         const n = pair.messageCounts[i]!;
         if (n > 0) result.observe(messages, n, pair.byMessage[i]);
@@ -73,12 +82,12 @@ export class TelemetryRecorder implements ProxyObserver {
     this.#i = instruments;
     this.#closeCodes = options.closeCodes ?? 'exact';
     this.#messageSizes = options.messageSizes;
-    instruments.meter.addBatchObservableCallback(this.#observe, [instruments.messages, instruments.io]);
+    instruments.meter.addBatchObservableCallback(this.#observe, observed(instruments));
   }
 
-  /** Stop reporting the message and byte totals (the instruments stay usable). */
+  /** Stop reporting the running totals (the instruments stay usable). */
   dispose(): void {
-    this.#i.meter.removeBatchObservableCallback(this.#observe, [this.#i.messages, this.#i.io]);
+    this.#i.meter.removeBatchObservableCallback(this.#observe, observed(this.#i));
   }
 
   /** Apply a reloaded `telemetry.close_codes` (affects sessions closing from now on). */
@@ -89,13 +98,12 @@ export class TelemetryRecorder implements ProxyObserver {
   upgrade(e: UpgradeEvent): void {
     const errorType = e.errorType === undefined ? undefined : this.#errorTypes.of(e.errorType);
     const key = `${e.route ?? ''}\0${e.backend ?? ''}\0${e.status}`;
-    const upgradeAttrs = this.#cache.get(`u\0${key}\0${errorType ?? ''}`, () => {
+    this.#upgrades.add(`${key}\0${errorType ?? ''}`, () => {
       const a = routeBackend(e.route, e.backend);
       a[ATTR.HTTP_STATUS] = e.status;
       if (errorType !== undefined) a[ATTR.ERROR_TYPE] = errorType;
       return a;
     });
-    this.#i.upgrades.add(1, upgradeAttrs);
     const handshakeAttrs = this.#cache.get(`h\0${key}`, () => {
       const a = routeBackend(e.route, e.backend);
       a[ATTR.HTTP_STATUS] = e.status;
@@ -107,9 +115,8 @@ export class TelemetryRecorder implements ProxyObserver {
   sessionOpen(s: SessionInfo): void {
     const pair = this.#pair(s.route, s.backend);
     this.#sessions.set(s, pair);
-    // +1 and the later −1 use the very same object, so the series returns to exactly 0.
-    this.#i.connectionsActive.add(1, pair.base);
-    this.#i.connections.add(1, pair.base);
+    pair.active++;
+    pair.opened++;
   }
 
   message(s: SessionInfo, dir: Direction, type: MessageType, size: number): void {
@@ -130,11 +137,11 @@ export class TelemetryRecorder implements ProxyObserver {
     if (s === this.#lastSession) this.#lastSession = this.#lastPair = undefined;
     const known = this.#sessions.get(s);
     const pair = known ?? this.#pair(s.route, s.backend);
-    if (known !== undefined && !this.#adopted.has(s)) this.#i.connectionsActive.add(-1, pair.base);
+    if (known !== undefined && !this.#adopted.has(s)) pair.active--;
     this.#sessions.delete(s);
-    const attrs = pair.close(normalizeCloseCode(e.code, this.#closeCodes), e.initiator);
-    this.#i.closes.add(1, attrs);
-    this.#i.sessionDuration.record(Math.max(0, e.durationS), attrs);
+    const close = pair.close(normalizeCloseCode(e.code, this.#closeCodes), e.initiator);
+    close.count++;
+    this.#i.sessionDuration.record(Math.max(0, e.durationS), close.attrs);
     this.#i.sessionMessages.record(e.messagesC2B + e.messagesB2C, pair.base);
   }
 
@@ -169,12 +176,11 @@ export class TelemetryRecorder implements ProxyObserver {
    * {@link ProxyObserver.selection} hook, published by the proxy for each upgrade it routes.
    */
   selection(route: string, backend: string, affinity: AffinityOutcome): void {
-    const attrs = this.#cache.get(`s\0${route}\0${backend}\0${affinity}`, () => ({
+    this.#selections.add(`${route}\0${backend}\0${affinity}`, () => ({
       [ATTR.ROUTE]: route,
       [ATTR.BACKEND]: backend,
       [ATTR.AFFINITY]: affinity,
     }));
-    this.#i.backendSelections.add(1, attrs);
   }
 
   #pair(route: string, backend: string): PairAttributes {
@@ -205,4 +211,9 @@ export class TelemetryRecorder implements ProxyObserver {
     this.#adopted.add(s);
     return pair;
   }
+}
+
+/** The observable instruments the recorder's batch callback reports. */
+function observed(i: Instruments) {
+  return [i.messages, i.io, i.connections, i.connectionsActive, i.closes, i.upgrades, i.backendSelections];
 }

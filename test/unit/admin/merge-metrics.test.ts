@@ -27,14 +27,15 @@ async function exposition(worker: 0 | 1): Promise<string> {
   const meter = provider.getMeter(METER_NAME, '0.1.0');
   const i = createInstruments(meter);
   // Overlapping families, with different and identical label sets.
-  i.connections.add(worker + 2, { 'wstap.route': 'chat', 'wstap.backend': `chat-${worker}` });
-  i.closes.add(1, { 'websocket.close.code': 1000, 'wstap.close.initiator': 'client', 'wstap.route': 'chat' });
+  // (Session counts are observable instruments: the recorder reports running totals.)
+  i.connections.addCallback((r) => r.observe(worker + 2, { 'wstap.route': 'chat', 'wstap.backend': `chat-${worker}` }));
+  i.closes.addCallback((r) => r.observe(1, { 'websocket.close.code': 1000, 'wstap.close.initiator': 'client', 'wstap.route': 'chat' }));
   i.sessionDuration.record(0.25 * (worker + 1), { 'wstap.route': 'chat' });
-  i.connectionsActive.add(worker, { 'wstap.route': 'chat' });
+  i.connectionsActive.addCallback((r) => r.observe(worker, { 'wstap.route': 'chat' }));
   meter.createCounter('test.tricky', { description: 'label values with "escapes"\\ and a\nnewline' }).add(1, { v: TRICKY });
   // Families only one worker has.
   if (worker === 0) {
-    i.upgrades.add(1, { 'http.response.status_code': 101, 'wstap.route': 'chat' });
+    i.upgrades.addCallback((r) => r.observe(1, { 'http.response.status_code': 101, 'wstap.route': 'chat' }));
   } else {
     i.errors.add(3, { 'error.type': 'backend_unreachable' });
     i.pingDuration.record(0.004, { 'wstap.leg': 'backend' });
