@@ -78,9 +78,12 @@ export class HistogramSeries {
   /** Shared with the other series: see {@link AggregatedHistogram} and {@link #bucket}. */
   readonly #byBitLength: Int32Array;
   readonly #owner: AggregatedHistogram;
+  /** An INT instrument: fractions are truncated. */
+  readonly #int: boolean;
 
   constructor(owner: AggregatedHistogram, readonly attributes: Attributes, bounds: Float64Array, byBitLength: Int32Array, slots: number) {
     this.#owner = owner;
+    this.#int = owner.descriptor.valueType === ValueType.INT;
     this.#bounds = bounds;
     this.#byBitLength = byBitLength;
     this.counts = new Float64Array(bounds.length + 1);
@@ -91,7 +94,7 @@ export class HistogramSeries {
   record(value: number): void {
     // Negative and NaN: the SDK drops them (a Histogram takes no negative value).
     if (!(value >= 0)) return;
-    if (!Number.isInteger(value)) {
+    if (this.#int && !Number.isInteger(value)) {
       // INT instrument: the SDK truncates fractions and drops what is still not an integer.
       value = Math.trunc(value);
       if (!Number.isFinite(value)) return;

@@ -11,6 +11,15 @@ import type { Direction, Initiator, Leg, MessageType } from '../events.js';
 import { ATTR } from './names.js';
 import type { AggregatedHistogram, HistogramSeries } from './aggregated-histogram.js';
 
+/** The histograms a recorder aggregates itself (see instruments.ts); absent → SDK instruments. */
+export interface RecorderHistograms {
+  readonly messageSize: AggregatedHistogram;
+  readonly sessionDuration: AggregatedHistogram;
+  readonly sessionMessages: AggregatedHistogram;
+  readonly handshakeDuration: AggregatedHistogram;
+  readonly pingDuration: AggregatedHistogram;
+}
+
 /** Index of a direction in the pre-built arrays. */
 export function directionIndex(dir: Direction): 0 | 1 {
   return dir === 'client_to_backend' ? 0 : 1;
@@ -40,6 +49,10 @@ export class PairAttributes {
    * null when the sizes go through the SDK instrument instead.
    */
   readonly messageSizes: readonly [HistogramSeries, HistogramSeries] | null;
+  /** `wstap.session.messages` (attributes `base`), `wstap.ping.duration` by leg (`byLeg`); null likewise. */
+  readonly sessionMessages: HistogramSeries | null;
+  readonly pingDurations: readonly [HistogramSeries, HistogramSeries] | null;
+  readonly #histograms: RecorderHistograms | undefined;
   /** Sessions opened so far on this pair (`wstap.connections`). */
   opened = 0;
   /** Sessions open now (`wstap.connections.active`); reported once the pair has had one. */
@@ -51,17 +64,22 @@ export class PairAttributes {
   constructor(
     readonly route: string,
     readonly backend: string,
-    messageSizes?: AggregatedHistogram,
+    histograms?: RecorderHistograms,
   ) {
+    this.#histograms = histograms;
     this.base = Object.freeze({ [ATTR.ROUTE]: route, [ATTR.BACKEND]: backend });
     const dirs = DIRECTIONS.map((d) => Object.freeze({ ...this.base, [ATTR.DIRECTION]: d }));
     this.byDirection = [dirs[0]!, dirs[1]!];
-    this.messageSizes = messageSizes ? [messageSizes.series(dirs[0]!), messageSizes.series(dirs[1]!)] : null;
+    const sizes = histograms?.messageSize;
+    this.messageSizes = sizes ? [sizes.series(dirs[0]!), sizes.series(dirs[1]!)] : null;
+    this.sessionMessages = histograms ? histograms.sessionMessages.series(this.base) : null;
     this.byMessage = DIRECTIONS.flatMap((d) =>
       TYPES.map((t) => Object.freeze({ ...this.base, [ATTR.DIRECTION]: d, [ATTR.MESSAGE_TYPE]: t })),
     );
     const legs = LEGS.map((l) => Object.freeze({ ...this.base, [ATTR.LEG]: l }));
     this.byLeg = [legs[0]!, legs[1]!];
+    const pings = histograms?.pingDuration;
+    this.pingDurations = pings ? [pings.series(legs[0]!), pings.series(legs[1]!)] : null;
   }
 
   /** The `wstap.closes` / `wstap.session.duration` series of a normalised code and initiator. */
@@ -69,7 +87,8 @@ export class PairAttributes {
     const key = code * 4 + INITIATOR_INDEX[initiator];
     let series = this.closes.get(key);
     if (series === undefined) {
-      series = { attrs: Object.freeze({ ...this.base, [ATTR.CLOSE_CODE]: code, [ATTR.CLOSE_INITIATOR]: initiator }), count: 0 };
+      const attrs = Object.freeze({ ...this.base, [ATTR.CLOSE_CODE]: code, [ATTR.CLOSE_INITIATOR]: initiator });
+      series = { attrs, count: 0, duration: this.#histograms ? this.#histograms.sessionDuration.series(attrs) : null };
       this.closes.set(key, series);
     }
     return series;
@@ -80,6 +99,8 @@ export class PairAttributes {
 export interface CloseSeries {
   readonly attrs: Attributes;
   count: number;
+  /** Its `wstap.session.duration` series, when the recorder aggregates it. */
+  readonly duration: HistogramSeries | null;
 }
 
 /**

@@ -18,23 +18,24 @@ import type {
   SessionInfo,
   UpgradeEvent,
 } from '../events.js';
-import type { BatchObservableResult } from '@opentelemetry/api';
+import type { Attributes, BatchObservableResult } from '@opentelemetry/api';
 import type { Instruments } from './instruments.js';
 import { ATTR, type AffinityOutcome } from './names.js';
-import { AttributeCache, CountedSeries, PairAttributes, directionIndex, routeBackend } from './attribute-sets.js';
+import { AttributeCache, CountedSeries, PairAttributes, directionIndex, routeBackend, type RecorderHistograms } from './attribute-sets.js';
 import { BoundedLabel, normalizeCloseCode, type CloseCodeMode } from './close-codes.js';
-import type { AggregatedHistogram } from './aggregated-histogram.js';
+import type { HistogramSeries } from './aggregated-histogram.js';
 
 /** Options of {@link TelemetryRecorder}. */
 export interface RecorderOptions {
   /** `telemetry.close_codes` (default `exact`). */
   readonly closeCodes?: CloseCodeMode;
   /**
-   * Aggregate `wstap.message.size` here instead of recording each message through the SDK
-   * instrument. Every reader must then export it through a producer of this aggregate
-   * (`startTelemetry` does that); without it, a reader would not see the metric at all.
+   * Aggregate the message, session, handshake and ping histograms here instead of recording
+   * each measurement through the SDK instruments. Every reader must then export them through a
+   * producer of each aggregate (`startTelemetry` does that); without it, a reader would not see
+   * those metrics at all.
    */
-  readonly messageSizes?: AggregatedHistogram;
+  readonly histograms?: RecorderHistograms;
 }
 
 /** Records proxy events into the instruments of {@link createInstruments}. */
@@ -50,7 +51,9 @@ export class TelemetryRecorder implements ProxyObserver {
   readonly #upgrades = new CountedSeries();
   readonly #selections = new CountedSeries();
   readonly #errorTypes = new BoundedLabel();
-  readonly #messageSizes: AggregatedHistogram | undefined;
+  readonly #histograms: RecorderHistograms | undefined;
+  /** `wstap.handshake.duration` series by route, backend and status (bounded like upgrades). */
+  readonly #handshakes = new Map<string, HistogramSeries>();
   /** The session of the last per-chunk/per-message hook and its pair (see the file comment). */
   #lastSession: SessionInfo | undefined;
   #lastPair: PairAttributes | undefined;
@@ -81,7 +84,7 @@ export class TelemetryRecorder implements ProxyObserver {
   constructor(instruments: Instruments, options: RecorderOptions = {}) {
     this.#i = instruments;
     this.#closeCodes = options.closeCodes ?? 'exact';
-    this.#messageSizes = options.messageSizes;
+    this.#histograms = options.histograms;
     instruments.meter.addBatchObservableCallback(this.#observe, observed(instruments));
   }
 
@@ -104,12 +107,23 @@ export class TelemetryRecorder implements ProxyObserver {
       if (errorType !== undefined) a[ATTR.ERROR_TYPE] = errorType;
       return a;
     });
-    const handshakeAttrs = this.#cache.get(`h\0${key}`, () => {
-      const a = routeBackend(e.route, e.backend);
-      a[ATTR.HTTP_STATUS] = e.status;
-      return a;
-    });
-    this.#i.handshakeDuration.record(e.durationS, handshakeAttrs);
+    const handshakeAttrs = (): Attributes =>
+      this.#cache.get(`h\0${key}`, () => {
+        const a = routeBackend(e.route, e.backend);
+        a[ATTR.HTTP_STATUS] = e.status;
+        return a;
+      });
+    const h = this.#histograms?.handshakeDuration;
+    if (h === undefined) {
+      this.#i.handshakeDuration.record(e.durationS, handshakeAttrs());
+      return;
+    }
+    let series = this.#handshakes.get(key);
+    if (series === undefined) {
+      series = h.series(handshakeAttrs());
+      this.#handshakes.set(key, series);
+    }
+    series.record(e.durationS);
   }
 
   sessionOpen(s: SessionInfo): void {
@@ -141,13 +155,19 @@ export class TelemetryRecorder implements ProxyObserver {
     this.#sessions.delete(s);
     const close = pair.close(normalizeCloseCode(e.code, this.#closeCodes), e.initiator);
     close.count++;
-    this.#i.sessionDuration.record(Math.max(0, e.durationS), close.attrs);
-    this.#i.sessionMessages.record(e.messagesC2B + e.messagesB2C, pair.base);
+    const duration = Math.max(0, e.durationS);
+    if (close.duration !== null) close.duration.record(duration);
+    else this.#i.sessionDuration.record(duration, close.attrs);
+    const messages = e.messagesC2B + e.messagesB2C;
+    if (pair.sessionMessages !== null) pair.sessionMessages.record(messages);
+    else this.#i.sessionMessages.record(messages, pair.base);
   }
 
   ping(s: SessionInfo, leg: Leg, rttS: number): void {
     const pair = this.#sessions.get(s) ?? this.#adopt(s);
-    this.#i.pingDuration.record(rttS, pair.byLeg[leg === 'client' ? 0 : 1]);
+    const l = leg === 'client' ? 0 : 1;
+    if (pair.pingDurations !== null) pair.pingDurations[l].record(rttS);
+    else this.#i.pingDuration.record(rttS, pair.byLeg[l]);
   }
 
   pingTimeout(s: SessionInfo, leg: Leg): void {
@@ -189,7 +209,7 @@ export class TelemetryRecorder implements ProxyObserver {
     if (pair === undefined) {
       // Never evicted: pairs are bounded by the config's routes × servers, and the running
       // totals they hold must stay monotonic for the counters built on them.
-      pair = new PairAttributes(route, backend, this.#messageSizes);
+      pair = new PairAttributes(route, backend, this.#histograms);
       this.#pairs.set(key, pair);
     }
     return pair;

@@ -12,7 +12,16 @@ import type { Config } from '../config/types.js';
 import type { EventHub, ProxyObserver } from '../events.js';
 import type { Logger } from '../log.js';
 import type { CoreSnapshot } from '../snapshot.js';
-import { createInstruments, MESSAGE_SIZE_HISTOGRAM, type Instruments } from './instruments.js';
+import {
+  createInstruments,
+  HANDSHAKE_DURATION_HISTOGRAM,
+  MESSAGE_SIZE_HISTOGRAM,
+  PING_DURATION_HISTOGRAM,
+  SESSION_DURATION_HISTOGRAM,
+  SESSION_MESSAGES_HISTOGRAM,
+  type Instruments,
+} from './instruments.js';
+import type { RecorderHistograms } from './attribute-sets.js';
 import { AggregatedHistogram, addMetricProducer } from './aggregated-histogram.js';
 import { ATTR, METER_NAME } from './names.js';
 import { TelemetryRecorder } from './recorder.js';
@@ -82,14 +91,22 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     // Last, so OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win: they are the deployment's override.
     .merge(detectResources({ detectors: [envDetector] }));
 
-  // `wstap.message.size` is aggregated by the recorder, off the SDK's per-record attribute
-  // hashing; every reader gets its own producer, which knows that reader's temporality.
-  const messageSizes = new AggregatedHistogram(MESSAGE_SIZE_HISTOGRAM);
+  // The per-message and per-session histograms are aggregated by the recorder, off the SDK's
+  // per-record attribute hashing; every reader gets a producer of each, which knows that
+  // reader's temporality.
+  const histograms: RecorderHistograms = {
+    messageSize: new AggregatedHistogram(MESSAGE_SIZE_HISTOGRAM),
+    sessionDuration: new AggregatedHistogram(SESSION_DURATION_HISTOGRAM),
+    sessionMessages: new AggregatedHistogram(SESSION_MESSAGES_HISTOGRAM),
+    handshakeDuration: new AggregatedHistogram(HANDSHAKE_DURATION_HISTOGRAM),
+    pingDuration: new AggregatedHistogram(PING_DURATION_HISTOGRAM),
+  };
+  const aggregates = Object.values(histograms);
   const scope = { name: METER_NAME, version: opts.version, schemaUrl: undefined };
-  const withMessageSizes = <R extends IMetricReader>(build: (metricProducers: MetricProducer[]) => R): R => {
-    const producer = messageSizes.producer(scope);
-    const reader = build([producer]);
-    producer.bind(reader);
+  const withAggregates = <R extends IMetricReader>(build: (metricProducers: MetricProducer[]) => R): R => {
+    const producers = aggregates.map((h) => h.producer(scope));
+    const reader = build(producers);
+    for (const p of producers) p.bind(reader);
     return reader;
   };
 
@@ -103,7 +120,7 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     const target = t.otlp.endpoint ?? 'the OTEL_EXPORTER_OTLP_* endpoint';
     const interval = t.otlp.interval;
     readers.push(
-      withMessageSizes(
+      withAggregates(
         (metricProducers) =>
           new PeriodicExportingMetricReader({
             exporter: new LoggingExporter(exporter, log, target),
@@ -115,17 +132,17 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
       ),
     );
   }
-  const prometheus = t.prometheus ? withMessageSizes(createPrometheusReader) : undefined;
+  const prometheus = t.prometheus ? withAggregates(createPrometheusReader) : undefined;
   if (prometheus !== undefined) readers.push(prometheus);
   for (const reader of opts.extraReaders ?? []) {
     // Built by the caller, so too late for `metricProducers`: wrap its collect() instead.
-    addMetricProducer(reader, messageSizes.producer(scope).bind(reader));
+    for (const h of aggregates) addMetricProducer(reader, h.producer(scope).bind(reader));
     readers.push(reader);
   }
 
   const meterProvider = new MeterProvider({ resource, readers });
   const instruments = createInstruments(meterProvider.getMeter(METER_NAME, opts.version));
-  const recorder = new TelemetryRecorder(instruments, { closeCodes: t.close_codes, messageSizes });
+  const recorder = new TelemetryRecorder(instruments, { closeCodes: t.close_codes, histograms });
   const statusWindow = new StatusWindow({ ...windowOptions(config), ...(opts.now ? { now: opts.now } : {}) });
   if (opts.snapshot !== undefined) observeBackends(instruments, opts.snapshot, log);
 

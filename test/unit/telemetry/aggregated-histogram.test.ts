@@ -24,7 +24,7 @@ import {
   mergeSameScopes,
   type HistogramDefinition,
 } from '../../../src/telemetry/aggregated-histogram.js';
-import { createInstruments, MESSAGE_SIZE_BUCKETS, MESSAGE_SIZE_HISTOGRAM } from '../../../src/telemetry/instruments.js';
+import { createInstruments, MESSAGE_SIZE_BUCKETS, MESSAGE_SIZE_HISTOGRAM, SESSION_DURATION_HISTOGRAM } from '../../../src/telemetry/instruments.js';
 import { TelemetryRecorder } from '../../../src/telemetry/recorder.js';
 import { StatusWindow } from '../../../src/telemetry/status-window.js';
 import { startTelemetry, type Telemetry } from '../../../src/telemetry/sdk.js';
@@ -123,6 +123,20 @@ describe('AggregatedHistogram', () => {
     for (const [i, n] of [[0, 2], [1, 2], [2, 2], [3, 1], [6, 1], [7, 1], [13, 1], [14, 2]] as const) expected[i] = n;
     expect(p.buckets.counts).toEqual(expected);
     expect(comparable(ours)).toEqual(comparable(histogramOf(await h.sdk())));
+  });
+
+  it('keeps fractions of a DOUBLE histogram (seconds), like the SDK', async () => {
+    const h = twin(AggregationTemporality.CUMULATIVE, SESSION_DURATION_HISTOGRAM);
+    const values = [0, 0.003, 0.01, 0.0100001, 0.5, 0.75, 1, 1.5, 4.99, 5, 86_400, 1e6];
+    for (const v of values) h.record(v, C2B);
+    const ours = histogramOf(await h.ours(), SESSION_DURATION_HISTOGRAM.name)!;
+    const p = ours.dataPoints[0]!.value;
+    expect(p.sum).toBeCloseTo(values.reduce((a, b) => a + b, 0), 9);
+    expect(p.min).toBe(0);
+    expect(p.max).toBe(1e6);
+    // le=0.01: 0, 0.003, 0.01 · le=0.05: 0.0100001 · le=0.5: 0.5 · le=1: 0.75, 1 · le=5: 1.5, 4.99, 5
+    expect(p.buckets.counts.slice(0, 6)).toEqual([3, 1, 0, 1, 2, 3]);
+    expect(comparable(ours)).toEqual(comparable(histogramOf(await h.sdk(), SESSION_DURATION_HISTOGRAM.name)));
   });
 
   it('places values like the SDK whatever the boundaries (unsorted, fractional, dense, beyond 2^32)', async () => {
