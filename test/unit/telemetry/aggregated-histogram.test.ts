@@ -88,7 +88,7 @@ function twin(temporality: AggregationTemporality, def: HistogramDefinition = ME
   return { record, sdk: () => read(sdkReader), ours: () => read(ourReader), aggregate };
 }
 
-function histogramOf(rm: ResourceMetrics, name = METRIC.MESSAGE_SIZE): HistogramMetricData | undefined {
+function histogramOf(rm: ResourceMetrics, name: string = METRIC.MESSAGE_SIZE): HistogramMetricData | undefined {
   const m = findMetric(rm, name);
   if (m !== undefined) expect(m.dataPointType).toBe(DataPointType.HISTOGRAM);
   return m as HistogramMetricData | undefined;
