@@ -21,8 +21,7 @@
  * - delta: series without new measurements are left out; min/max cover the interval only; the
  *   start time is the reader's previous collection (or the first measurement, if later).
  *
- * Not reproduced: the SDK's cardinality limit (2000 series per instrument and reader). The
- * recorder's series are bounded by the configuration (routes × servers × 2 directions).
+ * Like the SDK, at most {@link CARDINALITY_LIMIT} series (the last one is the overflow series).
  */
 import { diag, ValueType, type Attributes, type HrTime, type MetricAdvice } from '@opentelemetry/api';
 import {
@@ -60,6 +59,14 @@ export type HistogramDescriptor = MetricDescriptor & { readonly type: Instrument
 export type Scope = ScopeMetrics['scope'];
 
 const NO_SLOTS = new Float64Array(0);
+
+/**
+ * Series per histogram, like the SDK's default cardinality limit (2000 per instrument and
+ * reader): attribute sets past it are folded into one series marked `otel.metric.overflow`.
+ * Clients choose close codes (3000–4999), so `wstap.session.duration` needs the bound.
+ */
+export const CARDINALITY_LIMIT = 2000;
+const OVERFLOW_ATTRIBUTES: Attributes = Object.freeze({ 'otel.metric.overflow': true });
 
 /** One attribute set of an {@link AggregatedHistogram}: running totals since the start. */
 export class HistogramSeries {
@@ -165,6 +172,9 @@ export class AggregatedHistogram {
   /** By bit length L (0–32): how many boundaries are below 2^(L−1), the least value of that length. */
   readonly #byBitLength = new Int32Array(33);
   readonly #byKey = new Map<string, HistogramSeries>();
+  /** Every series, the overflow one included (for new delta slots). */
+  readonly #all: HistogramSeries[] = [];
+  #overflow: HistogramSeries | undefined;
   /** Series with at least one measurement, in the order of their first one. */
   readonly #active: HistogramSeries[] = [];
   #slots = 0;
@@ -189,9 +199,17 @@ export class AggregatedHistogram {
     const key = JSON.stringify(Object.keys(attributes).sort().map((k) => [k, attributes[k]]));
     let s = this.#byKey.get(key);
     if (s === undefined) {
-      s = new HistogramSeries(this, attributes, this.#bounds, this.#byBitLength, this.#slots);
+      // Past the limit, new attribute sets share one overflow series, as the SDK does.
+      if (this.#byKey.size >= CARDINALITY_LIMIT - 1) return (this.#overflow ??= this.#newSeries(OVERFLOW_ATTRIBUTES));
+      s = this.#newSeries(attributes);
       this.#byKey.set(key, s);
     }
+    return s;
+  }
+
+  #newSeries(attributes: Attributes): HistogramSeries {
+    const s = new HistogramSeries(this, attributes, this.#bounds, this.#byBitLength, this.#slots);
+    this.#all.push(s);
     return s;
   }
 
@@ -213,7 +231,7 @@ export class AggregatedHistogram {
   /** @internal Reserve a min/max slot for a delta reader. */
   allocateSlot(): number {
     const slot = this.#slots++;
-    for (const s of this.#byKey.values()) s.grow(this.#slots);
+    for (const s of this.#all) s.grow(this.#slots);
     return slot;
   }
 }

@@ -20,6 +20,7 @@ import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { emptyResource } from '@opentelemetry/resources';
 import {
   AggregatedHistogram,
+  CARDINALITY_LIMIT,
   addMetricProducer,
   mergeSameScopes,
   type HistogramDefinition,
@@ -137,6 +138,16 @@ describe('AggregatedHistogram', () => {
     // le=0.01: 0, 0.003, 0.01 · le=0.05: 0.0100001 · le=0.5: 0.5 · le=1: 0.75, 1 · le=5: 1.5, 4.99, 5
     expect(p.buckets.counts.slice(0, 6)).toEqual([3, 1, 0, 1, 2, 3]);
     expect(comparable(ours)).toEqual(comparable(histogramOf(await h.sdk(), SESSION_DURATION_HISTOGRAM.name)));
+  });
+
+  it('folds attribute sets past the cardinality limit into one overflow series, like the SDK', async () => {
+    const h = twin(AggregationTemporality.CUMULATIVE);
+    for (let i = 0; i < CARDINALITY_LIMIT + 5; i++) h.record(i % 7, { 'wstap.close.code': 3000 + i });
+    const ours = histogramOf(await h.ours())!;
+    expect(ours.dataPoints).toHaveLength(CARDINALITY_LIMIT);
+    const overflow = ours.dataPoints.filter((p) => p.attributes['otel.metric.overflow'] === true);
+    expect(overflow).toHaveLength(1);
+    expect(comparable(ours)).toEqual(comparable(histogramOf(await h.sdk())));
   });
 
   it('places values like the SDK whatever the boundaries (unsorted, fractional, dense, beyond 2^32)', async () => {
