@@ -67,6 +67,9 @@ export class ClusterPrimary {
   readonly #pending = new Map<number, Pending>();
   #config: Config;
   #text: string;
+  /** The text the cluster started with: a restarted worker starts from it, then reloads (see #fork). */
+  readonly #startText: string;
+  #exited: Promise<void> | undefined;
   #nextId = 1;
   #stopping = false;
   #started = false;
@@ -80,6 +83,7 @@ export class ClusterPrimary {
     this.#opts = opts;
     this.#config = opts.config;
     this.#text = opts.text;
+    this.#startText = opts.text;
     this.#log = opts.logger;
     this.#slots = Array.from({ length: opts.workers }, (_, index) => ({
       index,
@@ -159,7 +163,10 @@ export class ClusterPrimary {
 
   /** SIGTERM: every worker drains (`timeouts.drain`) and exits; then the admin server closes. */
   async drain(): Promise<void> {
-    await this.#stop('drain', this.#config.timeouts.drain + 10_000);
+    // A worker's own drain: timeouts.drain, then up to timeouts.close for the close handshakes,
+    // pending handshakes, the monitors' stop and a final metrics flush of up to 5 s.
+    const t = this.#config.timeouts;
+    await this.#stop('drain', t.drain + t.close + 20_000);
   }
 
   /** Stop now: workers close their sessions at once. */
@@ -169,7 +176,8 @@ export class ClusterPrimary {
 
   async #stop(how: 'drain' | 'close', graceMs: number): Promise<void> {
     this.#stopping = true;
-    const exited = new Promise<void>((resolve) => (this.#onAllExited = resolve));
+    // A second call (a second signal: close during a drain) waits for the same exits.
+    const exited = (this.#exited ??= new Promise<void>((resolve) => (this.#onAllExited = resolve)));
     for (const slot of this.#slots) {
       clearTimeout(slot.restartTimer);
       slot.restartTimer = undefined;
@@ -214,21 +222,26 @@ export class ClusterPrimary {
     if (slot.worker !== worker) return;
     switch (m.t) {
       case 'ready':
-        this.#send(slot, { t: 'config', text: this.#text });
-        if (this.#stopping) this.#send(slot, { t: 'close' });
+        // Stopping: the new worker must not bind the listener again; it exits on 'close'.
+        if (this.#stopping) return this.#send(slot, { t: 'close' });
+        // Settings that apply only after a restart (listen address, exporters) must stay those
+        // the other workers run: start from the cluster's first text, then reload to the current.
+        this.#send(slot, { t: 'config', text: this.#startText, ...(this.#text !== this.#startText ? { reload: this.#text } : {}) });
         return;
       case 'listening':
         slot.listening = true;
         this.#proxyAddress ??= { host: m.host, port: m.port };
         if (this.#started) this.#log.info({ worker: slot.index, pid: worker.process.pid }, 'worker restarted and listening');
-        if (this.#slots.every((s) => s.listening)) {
-          this.#onAllListening?.();
+        if (this.#onAllListening !== undefined && this.#slots.every((s) => s.listening)) {
+          this.#onAllListening();
           this.#onAllListening = undefined;
+          // From here on a worker that exits is restarted, not a start failure.
+          this.#onStartError = undefined;
         }
         return;
       case 'failed':
-        if (!this.#started) {
-          this.#onStartError?.(new Error(m.message));
+        if (this.#onStartError !== undefined) {
+          this.#onStartError(new Error(m.message));
           this.#onStartError = undefined;
         } else {
           this.#log.error({ worker: slot.index, err: m.message }, 'worker failed to start');
@@ -251,11 +264,12 @@ export class ClusterPrimary {
       this.#checkAllExited();
       return;
     }
-    if (!this.#started) {
-      this.#onStartError?.(new Error(`worker ${slot.index} exited during start (code ${code}, signal ${signal})`));
+    if (this.#onStartError !== undefined) {
+      this.#onStartError(new Error(`worker ${slot.index} exited during start (code ${code}, signal ${signal})`));
       this.#onStartError = undefined;
       return;
     }
+    if (!this.#started && this.#onAllListening !== undefined) return; // start already failed
     slot.crashes = performance.now() - slot.startedAt > STABLE_MS ? 1 : slot.crashes + 1;
     const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (slot.crashes - 1));
     this.#log.error({ worker: slot.index, pid: worker.process.pid, code, signal, restart_in_ms: delay }, 'worker exited unexpectedly: restarting it');

@@ -5,7 +5,7 @@
  * `service.instance.id`) and answers the primary's questions about it.
  *
  *   worker  → primary  ready                  (the worker listens for messages now)
- *   primary → worker   config {text}          (start with this config text)
+ *   primary → worker   config {text, reload?} (start with this config text, then reload to that one)
  *   worker  → primary  listening {host,port} | failed {message}
  *   primary → worker   reload {text} | drain | close
  *   primary → worker   ask {id, what}         → worker answers answer {id, …}
@@ -14,7 +14,8 @@ import type { CoreSnapshot } from '../snapshot.js';
 import type { WindowCounts } from '../telemetry/index.js';
 
 export type ToWorker =
-  | { readonly t: 'config'; readonly text: string }
+  /** Start with `text`; then, if given, reload to `reload` (what the running workers have now). */
+  | { readonly t: 'config'; readonly text: string; readonly reload?: string }
   | { readonly t: 'reload'; readonly text: string }
   | { readonly t: 'drain' }
   | { readonly t: 'close' }

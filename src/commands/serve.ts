@@ -71,12 +71,27 @@ async function serveWorker(parent: ParentChannel, path: string, io: CommandIO): 
   let app: App | undefined;
   let logger: Logger | undefined;
   let stopping = false;
+  let starting = false;
+  let pendingReload: string | undefined;
   return new Promise<number>((resolve) => {
     const finish = (code: number): void => {
       offs.forEach((f) => f());
       resolve(code);
     };
+    const reload = (target: App, text: string): void => {
+      const config = parse(text);
+      if (!('listen' in config)) {
+        logger?.error({ problems: config }, 'config reload refused: keeping the running config');
+        return;
+      }
+      target.reload(own(config));
+      logger?.info('config reloaded');
+    };
     const stop = (how: 'drain' | 'close'): void => {
+      if (starting) {
+        stopping = true; // App.start's continuation closes it
+        return;
+      }
       if (app === undefined) return finish(0);
       if (stopping && how === 'drain') return;
       stopping = true;
@@ -96,16 +111,23 @@ async function serveWorker(parent: ParentChannel, path: string, io: CommandIO): 
         if (!isToWorker(m)) return;
         switch (m.t) {
           case 'config': {
-            if (app !== undefined) return;
+            if (app !== undefined || starting) return;
             const config = parse(m.text);
             if (!('listen' in config)) {
               send({ t: 'failed', message: `invalid config: ${config.join('; ')}` });
               return finish(1);
             }
             logger = createLogger({ level: config.log.level, format: config.log.format, destination: io.stderr }).child({ worker: parent.index });
+            pendingReload = m.reload;
+            starting = true;
             App.start(own(config), { logger }).then(
               (started) => {
+                starting = false;
                 app = started;
+                if (stopping) return void started.close().then(() => finish(0));
+                // A reload that came while starting (or the one the running workers have had).
+                if (pendingReload !== undefined) reload(started, pendingReload);
+                pendingReload = undefined;
                 const a = started.addresses.proxy;
                 send({ t: 'listening', host: a.host, port: a.port });
                 logger?.debug({ proxy: `${a.host}:${a.port}` }, 'worker listening');
@@ -117,17 +139,10 @@ async function serveWorker(parent: ParentChannel, path: string, io: CommandIO): 
             );
             return;
           }
-          case 'reload': {
-            const config = parse(m.text);
-            if (app === undefined) return;
-            if (!('listen' in config)) {
-              logger?.error({ problems: config }, 'config reload refused: keeping the running config');
-              return;
-            }
-            app.reload(own(config));
-            logger?.info('config reloaded');
+          case 'reload':
+            if (app === undefined) pendingReload = m.text;
+            else reload(app, m.text);
             return;
-          }
           case 'drain':
           case 'close':
             return stop(m.t);

@@ -85,7 +85,8 @@ function parserOptions(masked: boolean, rsv1: boolean, otherExtensions: boolean,
   return (byBits[bits] ??= Object.freeze({ masked, rsv1, otherExtensions, maxMessageBytes }));
 }
 
-// Close-handshake state of both legs, as bits of one number (shift by LEG_SHIFT for the backend).
+// Close-handshake state of both legs, as bits of one number: the client leg's bit is the flag,
+// the backend leg's the flag shifted left by one (see `bit`).
 /** A close frame was received from the leg. */
 const CLOSE_FROM = 1;
 /** A close frame was written toward the leg (passed through, or the proxy's own). */
