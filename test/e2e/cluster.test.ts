@@ -11,7 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { closed, connect, nextMessage } from '../helpers/proxy.js';
 import { trackedBackend, type TrackedBackend } from '../helpers/backends.js';
-import { buildOnce, killChildren, serve, tempDir, type Served } from '../helpers/cli.js';
+import { buildOnce, freePort, killChildren, serve, tempDir, type Served } from '../helpers/cli.js';
+import { tcpConnect } from '../helpers/raw.js';
 
 let backends: TrackedBackend[];
 let tmp: ReturnType<typeof tempDir>;
@@ -238,6 +239,27 @@ ${backends.map((b, i) => `      - { id: b${i}, url: "${b.url}" }`).join('\n')}`;
     await onBothWorkers(s, 6);
     expect(A().requests.length - beforeA).toBe(0);
     expect(B().requests.length - beforeB).toBe(6);
+  }, 60_000);
+
+  it('restarts a worker with the settings its siblings run, not a reloaded listen address', async () => {
+    const file = tmp.file('restart-after-reload.yaml');
+    const s = await serve(file, yaml(onePool(A())), 20_000);
+    running.add(s);
+    // A new listen port (it applies after a restart only) and a new backend (it applies now).
+    const otherPort = await freePort();
+    writeFileSync(file, yaml(onePool(B()))(otherPort, s.adminPort));
+    const reloaded = Promise.all([0, 1].map((w) => s.nextLog((l) => l.msg === 'config reloaded' && l.worker === w, `worker ${w} reloaded`)));
+    s.child.kill('SIGHUP');
+    await reloaded;
+    const victim = (await status(s)).workers[0]!;
+    const restarted = s.nextLog((l) => l.msg === 'worker restarted and listening' && l.worker === 0, 'worker 0 restarted', 15_000);
+    process.kill(victim.pid, 'SIGKILL');
+    await restarted;
+    // Both workers, the new one too, serve the original port and use the reloaded backend.
+    const beforeB = B().requests.length;
+    await onBothWorkers(s, 6);
+    expect(B().requests.length - beforeB).toBe(6);
+    expect(await tcpConnect(otherPort)).toBe('ECONNREFUSED');
   }, 60_000);
 
   it('drains every worker on SIGTERM: 1001 to each session, exit 0', async () => {

@@ -11,7 +11,7 @@ import { WebSocket } from 'ws';
 import { closed, connect, nextMessage } from '../helpers/proxy.js';
 import { trackedBackend, type TrackedBackend } from '../helpers/backends.js';
 import { buildOnce, killChildren, serve, tempDir } from '../helpers/cli.js';
-import { decodeFrames, headEnd, upgradeRequest } from '../helpers/raw.js';
+import { decodeFrames, headEnd, tcpConnect, upgradeRequest } from '../helpers/raw.js';
 
 let be: TrackedBackend;
 let tmp: ReturnType<typeof tempDir>;
@@ -61,19 +61,6 @@ async function echoes(ws: WebSocket, text: string): Promise<void> {
   const m = nextMessage(ws);
   ws.send(text);
   expect((await m).data.toString()).toBe(text);
-}
-
-/** Resolves with the error code of a TCP connect to `port` (or 'connected'). */
-async function tcpConnect(port: number): Promise<string> {
-  const s = net.connect(port, '127.0.0.1');
-  try {
-    await once(s, 'connect');
-    return 'connected';
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? 'error';
-  } finally {
-    s.destroy();
-  }
 }
 
 describe.each([

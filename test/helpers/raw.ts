@@ -422,3 +422,16 @@ export class Prng {
     return b;
   }
 }
+
+/** Resolves with the error code of a TCP connect to `port` on 127.0.0.1 (or 'connected'). */
+export async function tcpConnect(port: number): Promise<string> {
+  const s = net.connect(port, '127.0.0.1');
+  try {
+    await once(s, 'connect');
+    return 'connected';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'error';
+  } finally {
+    s.destroy();
+  }
+}
