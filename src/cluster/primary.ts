@@ -50,8 +50,10 @@ interface Slot {
   restartTimer: NodeJS.Timeout | undefined;
 }
 
+/** A question to one worker: `done` with its answer, or undefined (timed out, worker gone, stopping). */
 interface Pending {
-  readonly resolve: (m: ToPrimary) => void;
+  readonly slot: Slot;
+  readonly done: (m: ToPrimary | undefined) => void;
 }
 
 const RESTART_BASE_MS = 500;
@@ -200,7 +202,7 @@ export class ClusterPrimary {
     await Promise.race([exited, late]);
     await exited;
     clearTimeout(timer);
-    for (const p of this.#pending.values()) p.resolve({ t: 'answer', id: 0, metrics: null, error: 'stopping' });
+    for (const p of this.#pending.values()) p.done(undefined);
     this.#pending.clear();
     await this.#admin?.close();
   }
@@ -250,7 +252,7 @@ export class ClusterPrimary {
       case 'answer': {
         const p = this.#pending.get(m.id);
         this.#pending.delete(m.id);
-        p?.resolve(m);
+        p?.done(m);
         return;
       }
     }
@@ -260,6 +262,13 @@ export class ClusterPrimary {
     if (slot.worker !== worker) return;
     slot.worker = undefined;
     slot.listening = false;
+    // Its unanswered questions will not be answered: let /status and /metrics go on without it.
+    for (const [id, p] of this.#pending) {
+      if (p.slot === slot) {
+        this.#pending.delete(id);
+        p.done(undefined);
+      }
+    }
     if (this.#stopping) {
       this.#checkAllExited();
       return;
@@ -313,7 +322,8 @@ export class ClusterPrimary {
                 resolve({ slot, answer: undefined });
               }, timeoutMs);
               this.#pending.set(id, {
-                resolve: (m) => {
+                slot,
+                done: (m) => {
                   clearTimeout(timer);
                   resolve({ slot, answer: m });
                 },
