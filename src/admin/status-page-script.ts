@@ -190,6 +190,14 @@ function render(s) {
   fill('routes', s.routes, (r) => r.name, (r) => [[r.name, '', 'route-' + r.name], [r.pool],
     [r.healthy ? 'up' : 'no healthy backend', r.healthy ? 'up' : 'down', 'route-state-' + r.name]], 'No route configured.');
 
+  const workers = s.workers || [];
+  $('sec-workers').hidden = !workers.length;
+  if (workers.length) {
+    fill('workers', workers, (w) => String(w.index), (w) => [['worker ' + w.index, '', 'worker-' + w.index, w.pid ? 'pid ' + w.pid : 'starting'],
+      [w.responding ? 'answering' : 'not answering', w.responding ? 'up' : 'down', 'worker-state-' + w.index],
+      [num(w.active_sessions), 'n', 'worker-active-' + w.index], [num(w.restarts), 'n', 'worker-restarts-' + w.index]], '');
+  }
+
   const mons = (s.monitors || []).map((m) => {
     const o = m && typeof m === 'object' ? m : { name: String(m) };
     const lr = o.last_result && typeof o.last_result === 'object' ? o.last_result : o;

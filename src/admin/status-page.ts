@@ -47,8 +47,8 @@ const table = (id: string, caption: string, heads: readonly (readonly [string, b
     .map(([h, n]) => `<th scope="col"${n ? ' class="n"' : ''}>${h}</th>`)
     .join('')}</tr></thead><tbody id="${id}" data-testid="${id}-table"></tbody></table></div>`;
 
-const section = (id: string, title: string, body: string, cls = '') =>
-  `<section${cls ? ` class="${cls}"` : ''} aria-labelledby="h-${id}"><h2 id="h-${id}">${title}</h2>${body}</section>`;
+const section = (id: string, title: string, body: string, cls = '', hidden = false) =>
+  `<section id="sec-${id}"${cls ? ` class="${cls}"` : ''}${hidden ? ' hidden' : ''} aria-labelledby="h-${id}"><h2 id="h-${id}">${title}</h2>${body}</section>`;
 
 const BODY = [
   `<header><div><h1>wstap status</h1><p class="meta" id="service">wstap</p></div>`,
@@ -112,6 +112,19 @@ const BODY = [
         ['Pool', false],
         ['State', false],
       ]),
+  ),
+  // Cluster mode only (`workers:` above 1): shown when /status lists workers.
+  section(
+    'workers',
+    'Workers',
+    table('workers', 'Worker processes sharing the listener.', [
+      ['Worker', false],
+      ['State', false],
+      ['Sessions', true],
+      ['Restarts', true],
+    ]),
+    '',
+    true,
   ),
   section(
     'monitors',

@@ -175,6 +175,9 @@ describe('status page in Chromium', () => {
       expect(await number(page, `backend-active-${b.pool}/${b.id}`)).toBe(b.active_sessions);
     }
     expect(s.backends.reduce((n, b) => n + b.active_sessions, 0)).toBe(2);
+    // One process, no workers: the cluster's table stays out of the way.
+    expect(s.workers).toBeUndefined();
+    expect(await page.getByRole('heading', { name: 'Workers' }).isVisible()).toBe(false);
     expect(await number(page, 'msgs-c2b')).toBe(s.messages.client_to_backend.messages);
     expect(await number(page, 'msgs-b2c')).toBe(s.messages.backend_to_client.messages);
     // One abnormal close in six is over the 5% threshold: the alert and its reason are shown.
@@ -282,6 +285,11 @@ describe('status page in Chromium', () => {
       }),
       statusReport: () => window.report(),
       monitors: () => monitors,
+      // As a cluster primary reports them (workers: 2), one of them just restarted.
+      workers: () => [
+        { index: 0, pid: 4242, responding: true, active_sessions: 3, restarts: 0 },
+        { index: 1, pid: 4250, responding: false, active_sessions: 0, restarts: 2 },
+      ],
       logger: silentLogger(),
     });
     cleanups.push(() => server.close());
@@ -307,6 +315,12 @@ describe('status page in Chromium', () => {
     expect(await page.locator('img').count()).toBe(0); // a name is text, never markup
     expect(await text(page, 'monitor-result-fresh')).toBe('pending');
     expect(await page.getByRole('rowheader', { name: /^chat-echo/ }).count()).toBe(1);
+    expect(await page.getByRole('heading', { name: 'Workers' }).isVisible()).toBe(true);
+    expect(await text(page, 'worker-0')).toBe('worker 0pid 4242');
+    expect(await text(page, 'worker-state-0')).toBe('answering');
+    expect(await text(page, 'worker-active-0')).toBe('3');
+    expect(await text(page, 'worker-state-1')).toBe('not answering');
+    expect(await text(page, 'worker-restarts-1')).toBe('2');
     await screenshot(page, 'status-monitors');
 
     // The admin server goes away: the page says so, visibly and to assistive technology.
