@@ -60,11 +60,11 @@ describe('status page document', () => {
     expect(html.match(/<footer>/g)).toHaveLength(1);
     // Every section is a region named by its heading.
     const sections = [...html.matchAll(/<section[^>]*aria-labelledby="([^"]+)"/g)].map((m) => m[1]!);
-    expect(sections).toHaveLength(6);
+    expect(sections).toHaveLength(7);
     for (const id of sections) expect(html).toContain(`<h2 id="${id}">`);
     // Real tables, each with a caption and column headers.
     const tables = html.match(/<table>/g)!.length;
-    expect(tables).toBe(5); // close codes, latency, backends, routes, monitors
+    expect(tables).toBe(6); // close codes, latency, backends, routes, workers, monitors
     expect(html.match(/<table><caption>/g)).toHaveLength(tables);
     expect(html).toContain('<th scope="col"');
     expect(html).not.toMatch(/<th(?=[\s>])(?![^>]*scope=)/);
