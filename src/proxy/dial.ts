@@ -7,11 +7,9 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ClientRequest } from 'node:http';
 import https from 'node:https';
-import net, { type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import { ProxyError } from '../errors.js';
 import { headerTokens, type ClientHandshake } from './handshake.js';
-import { backendReads } from './tunnel.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -76,9 +74,6 @@ export function dial(o: DialOptions): Dial {
     setHost: o.handshake.host === undefined,
     agent: false,
   };
-  // What `agent: false` does (a fresh Agent of one request), with a socket whose reads go into a
-  // reusable buffer (see `backendReads`). TLS sockets take no `onread`: wss:// keeps the default.
-  if (!secure) options.agent = new DirectReadAgent();
   if (secure) {
     options.rejectUnauthorized = !o.insecure;
     if (o.ca) options.ca = o.ca;
@@ -138,13 +133,6 @@ export function dial(o: DialOptions): Dial {
 }
 
 function noop(): void {}
-
-/** An Agent like the one `agent: false` makes, whose sockets read through `backendReads`. */
-class DirectReadAgent extends http.Agent {
-  override createConnection(options: http.ClientRequestArgs): Duplex {
-    return net.createConnection({ ...(options as net.NetConnectOpts), onread: backendReads });
-  }
-}
 
 /** Why this 101 must not be tunnelled, or undefined when it is valid. */
 export function check101(res: IncomingMessage, hs: ClientHandshake): string | undefined {

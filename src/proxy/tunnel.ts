@@ -13,7 +13,7 @@
  * - whichever way it ends, `timeouts.close` bounds the wait for the peers, then both sockets are
  *   destroyed; the session is reported exactly once, when both sockets have closed.
  */
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { FrameParser, type FrameSink, type ParserOptions } from '../frames/parser.js';
 import { Opcode, type Violation } from '../frames/constants.js';
 import { ABNORMAL, closeCodeOf, closeFrame } from '../frames/close.js';
@@ -72,18 +72,24 @@ function onCloseTimeout(s: Session): void {
   s.closeTimedOut();
 }
 
-// ---- Backend reads into a reusable buffer (net's `onread`; plain ws:// backends, see dial.ts) ----
+// ---- Tunnel reads into a reusable buffer (the mechanism behind net's `onread`) ----
 //
 // Node's default read path allocates a 64 KiB buffer per read (shrunk to what was read) and
 // runs it through Readable.push and a 'data' event: in a flood of small frames that was 14% of
-// the proxy's CPU in GC alone. With `onread`, the socket reads into a buffer we hand it and
-// calls `onBackendRead` directly. The catch: the buffer is reused for the next read, so nothing
-// may still reference it when the callback returns — and `dst.write(subarray)` queues a
-// reference whenever the destination cannot take the bytes at once (a partial write in flight,
-// or writes buffered behind it). Hence:
+// the proxy's CPU in GC alone, and the stream machinery most of wstap's own time per message.
+// `onread` makes a socket read into a buffer we hand it and call us directly — but Node takes
+// it only when it creates the socket (`net.connect`), not for accepted sockets, and a backend
+// socket made that way through an Agent of our own cost ~2.5 KB more RSS per idle session.
+// So both sockets of a plain-TCP session switch to it when the tunnel starts (`readDirect`),
+// through the same per-socket slots Node's `onread` option fills (found by probing, below);
+// where they cannot be found, or for TLS sockets, the tunnel keeps the 'data' path.
+//
+// The catch: the buffer is reused for the next read, so nothing may still reference it when the
+// callback returns — and `dst.write(subarray)` queues a reference whenever the destination
+// cannot take the bytes at once (a partial write in flight, or writes buffered behind it). Hence:
 // - one process-wide `SHARED_READ` buffer, whose reads are always copied out (right-sized)
-//   before anyone sees them: every handshake read, and tunnel reads smaller than BIG_READ. An
-//   idle session then holds no read buffer of its own;
+//   before anyone sees them: tunnel reads smaller than BIG_READ. An idle session then holds no
+//   read buffer of its own;
 // - a socket that reads BIG_READ or more gets a buffer of its own (`Flow.readBuf`), read in
 //   place with no copy and no allocation; when the destination kept a reference to it after the
 //   read, or a read is small again, the socket goes back to the shared buffer (and the queue
@@ -93,7 +99,7 @@ function onCloseTimeout(s: Session): void {
 const READ_SIZE = 64 * 1024;
 /** Reads this large are taken in place, in a buffer of the socket's own; smaller ones are copied. */
 const BIG_READ = 16 * 1024;
-/** Where backend sockets without a buffer of their own read; copied out before use, so never referenced. */
+/** Where sockets without a buffer of their own read; copied out before use, so never referenced. */
 const SHARED_READ = Buffer.allocUnsafeSlow(READ_SIZE);
 
 function copyOut(buf: Uint8Array, n: number): Buffer {
@@ -103,25 +109,22 @@ function copyOut(buf: Uint8Array, n: number): Buffer {
 }
 
 /**
- * The buffer for the next read of the socket whose read was just handled. Node calls
- * `onread.buffer` without the socket, right after `onread.callback` returned (and once when the
- * socket gets its handle), so the callback leaves its answer here.
+ * The buffer for the next read of the socket whose read was just handled. Node asks for it
+ * without the socket, right after the read callback returned, so the callback leaves its
+ * answer here.
  */
 let nextRead: Buffer = SHARED_READ;
 
-/** `onread.buffer`: where the next read lands. */
+/** Where the next read lands (`onread.buffer`). */
 function nextReadBuffer(): Uint8Array {
   const b = nextRead;
   nextRead = SHARED_READ;
   return b;
 }
 
-/** `onread.callback`: `n` bytes were read into `buf`. Called with the socket as `this`. */
-function onBackendRead(this: Socket, n: number, buf: Uint8Array): boolean {
-  const flow = (this as Partial<TunnelSocket>)[kFlow];
-  // Before the tunnel starts: feed Node's HTTP client (the 101, its head, a refusal's body)
-  // exactly as the default read path does, with a copy. `false` stops reading, as there.
-  if (flow === undefined) return this.push(copyOut(buf, n));
+/** `n` bytes were read into `buf` (`onread.callback`). Called with the socket as `this`. */
+function onTunnelRead(this: Socket, n: number, buf: Uint8Array): boolean {
+  const flow = flowOf(this);
   if (n < BIG_READ) {
     flow.readBuf = null;
     flow.onData(copyOut(buf, n));
@@ -140,11 +143,63 @@ function onBackendRead(this: Socket, n: number, buf: Uint8Array): boolean {
   return true;
 }
 
+/** net.Socket's own slots for `onread`: where a socket keeps its read buffer, generator and callback. */
+interface ReadSlots {
+  readonly buffer: symbol;
+  readonly generator: symbol;
+  readonly callback: symbol;
+}
+
 /**
- * `onread` for `net.connect` of a backend socket: reads bypass the socket's Readable side and
- * reach the tunnel directly once `Session.start` ran; before that they are pushed as usual.
+ * Find the slots by making a socket with `onread` and seeing where our functions went (Node
+ * keeps them under symbols it does not export). Undefined when this Node stores them otherwise.
  */
-export const backendReads = Object.freeze({ buffer: nextReadBuffer, callback: onBackendRead });
+function findReadSlots(): ReadSlots | undefined {
+  const buffer = (): Uint8Array => SHARED_READ;
+  const callback = (): boolean => true;
+  let probe: Socket;
+  try {
+    // `onread` is a Socket constructor option too (net.connect passes it on); @types/node omits it.
+    probe = new net.Socket({ onread: { buffer, callback } } as net.SocketConstructorOpts);
+  } catch {
+    return undefined;
+  }
+  const slots: Partial<Record<keyof ReadSlots, symbol>> = {};
+  const own = probe as unknown as Record<symbol, unknown>;
+  for (const k of Object.getOwnPropertySymbols(probe)) {
+    if (own[k] === buffer) slots.generator = k;
+    else if (own[k] === callback) slots.callback = k;
+    else if (own[k] === true && k.description === 'kBuffer') slots.buffer = k;
+  }
+  probe.destroy();
+  const { buffer: b, generator: g, callback: c } = slots;
+  return b && g && c ? { buffer: b, generator: g, callback: c } : undefined;
+}
+
+const readSlots = findReadSlots();
+
+interface UserBufferHandle {
+  useUserBuffer?(buf: Uint8Array): void;
+}
+
+/**
+ * Make `sock` read into `SHARED_READ` (or its flow's own buffer) and call `onTunnelRead`, as if
+ * it had been created with `onread`. Returns false, changing nothing, where that cannot be done
+ * (a TLS socket, no handle, an unknown Node): the socket then goes on with 'data' events.
+ * Bytes already pushed to its Readable side still come as 'data' events, before any direct read.
+ */
+export function readDirect(sock: Socket): boolean {
+  const handle = (sock as unknown as { _handle: UserBufferHandle | null })._handle;
+  if (readSlots === undefined || (sock as { encrypted?: boolean }).encrypted || typeof handle?.useUserBuffer !== 'function') {
+    return false;
+  }
+  const slots = sock as unknown as Record<symbol, unknown>;
+  slots[readSlots.buffer] = SHARED_READ;
+  slots[readSlots.generator] = nextReadBuffer;
+  slots[readSlots.callback] = onTunnelRead;
+  handle.useUserBuffer(SHARED_READ);
+  return true;
+}
 
 /** Parser options are the same for most sessions: share them instead of one object per flow. */
 const parserOptionsCache = new Map<number, ParserOptions[]>();
@@ -189,7 +244,7 @@ class Flow extends FrameParser implements FrameSink {
   #blocked = false;
   /** The flow of the other direction (set by the session). */
   reverse!: Flow;
-  /** The source's own read buffer while it streams in bulk (backend reads via `onread` only). */
+  /** The source's own read buffer while it streams in bulk (sockets that `readDirect`). */
   readBuf: Buffer | null = null;
 
   constructor(
@@ -383,6 +438,8 @@ export class Session implements BeatHost {
       sock.on('drain', onSocketDrain);
     }
     this.hub.sessionOpen(this.info);
+    readDirect(client);
+    readDirect(backend);
     if (backendHead.length > 0) this.b2c.onData(backendHead);
     for (const b of clientEarly) this.c2b.onData(b);
     client.on('data', onSocketData);

@@ -1,9 +1,11 @@
 /**
- * Backend reads land in a reusable buffer (`onread`, see `backendReads` in src/proxy/tunnel.ts).
- * If any of it were still referenced by a write queued toward a slow client when the next read
- * overwrote it, the client would receive bytes that the backend never sent, in that order. Here
- * slow raw clients read a mixed stream — small frames in small writes, large frames in bulk
- * writes, frames that came with the 101 — and every byte they get must match what was sent.
+ * Tunnel reads land in a reusable buffer (`readDirect` in src/proxy/tunnel.ts), on both legs.
+ * If any of it were still referenced by a write queued toward a slow reader when the next read
+ * overwrote it, the reader would receive bytes that were never sent, in that order (the first
+ * test fails when small reads are handed on in place). Slow raw readers — clients in one test,
+ * backends in the other — read a mixed stream (small frames in small writes, large frames in
+ * bulk writes, frames that came with the handshake) and every byte they get must match what
+ * was sent.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net, { type Socket } from 'node:net';
@@ -11,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertNoLeaks, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
 import { crashGuard } from '../../helpers/backends.js';
-import { Prng, acceptKey, frame, headEnd, rawBackend, requestKey, upgradeRequest, type RawBackend } from '../../helpers/raw.js';
+import { FIXED_MASK, Prng, acceptKey, frame as rawFrame, headEnd, rawBackend, requestKey, upgradeRequest, type RawBackend, type RawConn } from '../../helpers/raw.js';
 
 crashGuard();
 
@@ -35,10 +37,11 @@ afterEach(async () => {
  * a partial write toward the client can leave a small remainder queued while reading goes on);
  * `mixed`: all of these plus bulk writes of large frames (full 64 KiB reads).
  */
-function streamPlan(seed: number, kind: 'small' | 'medium' | 'mixed'): { writes: Buffer[][]; total: Buffer } {
+function streamPlan(seed: number, kind: 'small' | 'medium' | 'mixed', masked = false, bytes = 8_000_000): { writes: Buffer[][]; total: Buffer } {
   const rnd = new Prng(seed);
+  const frame = (opcode: number, payload: Buffer): Buffer => rawFrame(opcode, payload, masked ? { mask: FIXED_MASK } : {});
   const writes: Buffer[][] = [];
-  for (let size = 0; size < 8_000_000; ) {
+  for (let size = 0; size < bytes; ) {
     const batch: Buffer[] = [];
     const k = kind === 'small' ? 0 : kind === 'medium' ? 1 : rnd.int(0, 2);
     if (k === 0) {
@@ -65,7 +68,7 @@ function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-describe('backend reads into a reused buffer', () => {
+describe('tunnel reads into a reused buffer', () => {
   it('slow clients receive exactly what their backends sent (small and large frames, concurrent sessions)', async () => {
     const plans = new Map<string, { writes: Buffer[][]; total: Buffer }>();
     backend = await rawBackend((conn, head) => {
@@ -127,6 +130,85 @@ describe('backend reads into a reused buffer', () => {
     const frames = [...plans.values()].reduce((n, plan) => n + plan.writes.flat().length, 0);
     expect(p.rec.messages.filter((m) => m.dir === 'backend_to_client')).toHaveLength(frames);
     expect(p.rec.violations).toEqual([]);
+    for (const r of raws) r.socket.destroy();
+    await assertNoLeaks(p);
+  }, 60_000);
+
+  it('slow backends receive exactly what their clients sent (small and large frames, concurrent sessions)', async () => {
+    const conns = new Map<number, RawConn>();
+    const paced = new Set<number>();
+    backend = await rawBackend((conn, head) => {
+      const seed = Number(/^GET \/(?:small|medium|mixed)(\d+)/.exec(head)![1]);
+      conns.set(seed, conn);
+      // One chunk per resume (see below), from the start: the proxy pauses and resumes each
+      // client (backpressure on a socket switched to direct reads) while small and bulk reads
+      // alternate.
+      conn.socket.pause();
+      conn.socket.on('data', () => {
+        if (paced.has(seed)) conn.socket.pause();
+      });
+      paced.add(seed);
+      conn.socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(requestKey(head))}\r\n\r\n`);
+    });
+    p = await startProxy(simpleConfig([backend.url]));
+
+    const sessions = [
+      ['small', 44],
+      ['small', 45],
+      ['medium', 55],
+      ['mixed', 66],
+    ] as const;
+    const results = await Promise.all(
+      sessions.map(async ([kind, seed]) => {
+        const plan = streamPlan(seed, kind, true, 4_000_000);
+        const socket = net.connect({ port: p!.port, host: '127.0.0.1' });
+        raws.add({ socket });
+        socket.on('error', () => {});
+        let head = Buffer.alloc(0);
+        const got101 = new Promise<string>((resolve) => {
+          const onData = (b: Buffer): void => {
+            head = Buffer.concat([head, b]);
+            if (headEnd(head) >= 0) {
+              socket.off('data', onData);
+              resolve(head.toString('latin1'));
+            }
+          };
+          socket.on('data', onData);
+          socket.on('close', () => resolve('closed'));
+        });
+        // The first frames go out with the upgrade request: the proxy holds them until the 101.
+        socket.write(Buffer.concat([Buffer.from(upgradeRequest(`/${kind}${seed}`).text), ...plan.writes[0]!]));
+        expect((await got101).slice(0, 12)).toBe('HTTP/1.1 101');
+        const conn = await until(() => conns.get(seed));
+        const sending = (async () => {
+          for (const batch of plan.writes.slice(1)) {
+            if (!socket.write(Buffer.concat(batch))) await new Promise((r) => socket.once('drain', r));
+            else await new Promise((r) => setImmediate(r));
+            if (socket.destroyed) return;
+          }
+        })();
+        const want = plan.total.length;
+        const body = (): Buffer => {
+          const all = conn.received();
+          return all.subarray(headEnd(all));
+        };
+        const deadline = Date.now() + 30_000;
+        for (let i = 0; body().length < want && Date.now() < deadline && !conn.socket.destroyed; i++) {
+          if (i === 400) paced.delete(seed);
+          conn.socket.resume();
+          await sleep(5);
+        }
+        await sending;
+        const b = body();
+        return { kind, len: b.length, sha: sha(b), wantLen: want, wantSha: sha(plan.total), frames: plan.writes.flat().length };
+      }),
+    );
+    for (const r of results) expect({ kind: r.kind, len: r.len, sha: r.sha }).toEqual({ kind: r.kind, len: r.wantLen, sha: r.wantSha });
+    const frames = results.reduce((n, r) => n + r.frames, 0);
+    expect(p.rec.messages.filter((m) => m.dir === 'client_to_backend')).toHaveLength(frames);
+    expect(p.rec.violations).toEqual([]);
+    // A paused backend would never read the proxy's FIN: end both sides here.
+    for (const c of conns.values()) c.socket.destroy();
     for (const r of raws) r.socket.destroy();
     await assertNoLeaks(p);
   }, 60_000);
