@@ -60,11 +60,13 @@ export interface ProxyObserver {
   upgrade?(e: UpgradeEvent): void;
   sessionOpen?(s: SessionInfo): void;
   /**
-   * One complete data message (a fragmented message counts once); size = payload bytes on the wire.
-   * `at` is the `performance.now()` the tunnel read for the chunk that completed the message, so
-   * observers that need a time need not read the clock once per message.
+   * `count` complete data messages (a fragmented message counts once) of one type and size
+   * (payload bytes on the wire, each). The tunnel reports consecutive equal messages of one read
+   * in one call, once that read has been handled (in a flood of equal frames: one call per read
+   * instead of one per frame); `count` is 1 when absent. `at` is the `performance.now()` the
+   * tunnel read for that chunk, so observers that need a time need not read the clock.
    */
-  message?(s: SessionInfo, dir: Direction, type: MessageType, size: number, at?: number): void;
+  message?(s: SessionInfo, dir: Direction, type: MessageType, size: number, at?: number, count?: number): void;
   /** Wire bytes relayed (called per chunk). */
   bytes?(s: SessionInfo, dir: Direction, n: number): void;
   sessionClose?(s: SessionInfo, e: SessionCloseEvent): void;
@@ -115,8 +117,8 @@ export class EventHub implements Required<ProxyObserver> {
   sessionOpen(s: SessionInfo): void {
     this.#each('sessionOpen', (fn, o) => fn.call(o, s));
   }
-  message(s: SessionInfo, dir: Direction, type: MessageType, size: number, at?: number): void {
-    for (const o of this.#observers) o.message?.(s, dir, type, size, at);
+  message(s: SessionInfo, dir: Direction, type: MessageType, size: number, at?: number, count = 1): void {
+    for (const o of this.#observers) o.message?.(s, dir, type, size, at, count);
   }
   bytes(s: SessionInfo, dir: Direction, n: number): void {
     for (const o of this.#observers) o.bytes?.(s, dir, n);

@@ -178,6 +178,10 @@ export class FrameParser {
             this.#flushPending();
           }
           if (this.#hdrHave === 0) {
+            if (this.#msgOpcode === 0) {
+              pos = this.#wholeMessages(chunk, pos, len);
+              if (pos >= len || this.#state !== S_HEADER || this.#pending !== null) break;
+            }
             const size = headerSize(chunk[pos + 1], len - pos);
             if (size === 0 || len - pos < size) {
               // Incomplete header: forward what precedes it and hold its bytes.
@@ -218,6 +222,60 @@ export class FrameParser {
     this.#chunk = EMPTY;
     this.#busy = false;
     if (this.#pending !== null && this.atBoundary) this.#flushPending();
+  }
+
+  /**
+   * The common case, walked in one tight loop: unfragmented text and binary frames whose header
+   * is whole in the chunk and breaks no rule or limit (length in 7 or 16 bits). Each is counted
+   * as a message and skipped over (its bytes are forwarded with the rest of the chunk); a frame
+   * whose payload runs past the chunk leaves the parser in its payload. Anything else (control
+   * frames, fragments, 64-bit lengths, a header split across chunks, any violation) stops the
+   * loop at that frame's first byte for the general path to handle. Called at a frame boundary,
+   * with no data message open. Returns the position where the general path takes over.
+   */
+  #wholeMessages(chunk: Buffer, pos: number, len: number): number {
+    const o = this.opts;
+    const maskBit = o.masked ? 0x80 : 0;
+    const head = o.masked ? 6 : 2;
+    // RSV bits this frame may carry: RSV1 with permessage-deflate; any with another extension.
+    const rsvOk = o.otherExtensions ? 0x70 : o.rsv1 ? 0x40 : 0;
+    const max = o.maxMessageBytes;
+    const sink = this.sink;
+    while (len - pos >= 2) {
+      const b0 = chunk[pos]!;
+      const b1 = chunk[pos + 1]!;
+      const opcode = b0 & 0x0f;
+      // FIN set, text or binary, no RSV bit it may not have, masked as this direction must be.
+      if ((b0 & 0x80) === 0 || (opcode !== Opcode.Text && opcode !== Opcode.Binary)) break;
+      if ((b0 & 0x70 & ~rsvOk) !== 0 || (b1 & 0x80) !== maskBit) break;
+      let length = b1 & 0x7f;
+      let start = pos + head;
+      if (length === 126) {
+        if (len - pos < head + 2) break;
+        length = (chunk[pos + 2]! << 8) | chunk[pos + 3]!;
+        if (length < 126) break; // not minimal: the general path reports it
+        start += 2;
+      } else if (length === 127 || start > len) {
+        break;
+      }
+      if (max > 0 && length > max) break;
+      const end = start + length;
+      if (end > len) {
+        // The payload goes on in the next chunks.
+        this.#msgOpcode = opcode;
+        this.#msgSize = length;
+        this.#msgFin = true;
+        this.#inData = true;
+        this.#remaining = end - len;
+        this.#state = S_PAYLOAD;
+        return len;
+      }
+      pos = end;
+      sink.message(opcode, length);
+      // The sink queued a frame for the next boundary: that is here, and the general path's.
+      if (this.#pending !== null) break;
+    }
+    return pos;
   }
 
   /** Forward this chunk's unforwarded bytes up to `upTo`. */

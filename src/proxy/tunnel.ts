@@ -265,6 +265,7 @@ class Flow extends FrameParser implements FrameSink {
     this.lastRecv = performance.now();
     s.hub.bytes(s.info, this.dir, chunk.length);
     this.push(chunk);
+    if (run.flow !== null) flushRun();
     if (this.#blocked) this.src.pause();
   }
 
@@ -292,9 +293,16 @@ class Flow extends FrameParser implements FrameSink {
 
   message(opcode: number, size: number): void {
     this.messages++;
-    const s = this.session;
-    // Called from push() inside onData: lastRecv is this chunk's clock reading.
-    s.hub.message(s.info, this.dir, opcode === Opcode.Text ? 'text' : 'binary', size, this.lastRecv);
+    // Called from push() inside onData, which reports the run when the chunk is done.
+    if (run.flow === this && run.opcode === opcode && run.size === size) {
+      run.count++;
+      return;
+    }
+    if (run.flow !== null) flushRun();
+    run.flow = this;
+    run.opcode = opcode;
+    run.size = size;
+    run.count = 1;
   }
 
   control(opcode: number, payload: Buffer): boolean {
@@ -323,6 +331,22 @@ class Flow extends FrameParser implements FrameSink {
     // nothing can be appended safely. Close its TCP instead.
     else if (this.stopped && !this.atBoundary) this.dst.destroy();
   }
+}
+
+/**
+ * Equal consecutive data messages of the read being handled, reported as one event when the
+ * read is done (`Flow.onData`) or when a different message comes: in a flood of equal frames,
+ * one `hub.message` per read instead of one per frame. Never kept across reads, so it lives
+ * here, not in every flow.
+ */
+const run = { flow: null as Flow | null, opcode: 0, size: 0, count: 0 };
+
+function flushRun(): void {
+  const f = run.flow!;
+  run.flow = null;
+  const s = f.session;
+  // lastRecv is the clock reading of the read these messages completed in.
+  s.hub.message(s.info, f.dir, run.opcode === Opcode.Text ? 'text' : 'binary', run.size, f.lastRecv, run.count);
 }
 
 export class Session implements BeatHost {

@@ -98,7 +98,8 @@ export class HistogramSeries {
   }
 
   /** Record one measurement (the hot path). */
-  record(value: number): void {
+  /** Record `value`, `n` times (as `n` calls would; `n` ≥ 1). */
+  record(value: number, n = 1): void {
     // Negative and NaN: the SDK drops them (a Histogram takes no negative value).
     if (!(value >= 0)) return;
     if (this.#int && !Number.isInteger(value)) {
@@ -110,11 +111,11 @@ export class HistogramSeries {
       this.startMs = Date.now();
       this.#owner.activate(this);
     }
-    this.count++;
-    this.sum += value;
+    this.count += n;
+    this.sum += n === 1 ? value : value * n;
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
-    this.counts[this.#bucket(value)]!++;
+    this.counts[this.#bucket(value)]! += n;
     const wMin = this.winMin;
     for (let i = 0; i < wMin.length; i++) {
       if (value < wMin[i]!) wMin[i] = value;

@@ -133,13 +133,13 @@ export class TelemetryRecorder implements ProxyObserver {
     pair.opened++;
   }
 
-  message(s: SessionInfo, dir: Direction, type: MessageType, size: number): void {
+  message(s: SessionInfo, dir: Direction, type: MessageType, size: number, _at?: number, count = 1): void {
     const pair = s === this.#lastSession ? this.#lastPair! : this.#find(s);
     const d = directionIndex(dir);
-    pair.messageCounts[d * 2 + (type === 'binary' ? 1 : 0)]!++;
+    pair.messageCounts[d * 2 + (type === 'binary' ? 1 : 0)]! += count;
     const sizes = pair.messageSizes;
-    if (sizes !== null) sizes[d].record(size);
-    else this.#i.messageSize.record(size, pair.byDirection[d]);
+    if (sizes !== null) sizes[d].record(size, count);
+    else for (let i = 0; i < count; i++) this.#i.messageSize.record(size, pair.byDirection[d]);
   }
 
   bytes(s: SessionInfo, dir: Direction, n: number): void {

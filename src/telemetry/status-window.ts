@@ -134,12 +134,12 @@ export class StatusWindow implements ProxyObserver {
     this.#bucket().pingTimeouts[leg === 'client' ? 0 : 1]++;
   }
 
-  message(_s: SessionInfo, dir: Direction, _type: MessageType, size: number, at?: number): void {
+  message(_s: SessionInfo, dir: Direction, _type: MessageType, size: number, at?: number, count = 1): void {
     const t = at !== undefined && this.#useAt ? at : this.#now();
     if (!(t >= this.#slotStartMs && t < this.#slotEndMs)) this.#rateSlot(t);
     const i = this.#slotIndex + (dir === 'client_to_backend' ? 0 : 1);
-    this.#rateMessages[i]!++;
-    this.#rateBytes[i]! += size;
+    this.#rateMessages[i]! += count;
+    this.#rateBytes[i]! += size * count;
   }
 
   /** The close-code health evaluation over the alert window. */

@@ -74,8 +74,8 @@ export class Recorder implements ProxyObserver {
   sessionOpen(s: SessionInfo): void {
     this.opened.push(s);
   }
-  message(_s: SessionInfo, dir: string, type: string, size: number): void {
-    this.messages.push({ dir, type, size });
+  message(_s: SessionInfo, dir: string, type: string, size: number, _at?: number, count = 1): void {
+    for (let i = 0; i < count; i++) this.messages.push({ dir, type, size });
   }
   sessionClose(info: SessionInfo, e: SessionCloseEvent): void {
     this.closed.push({ info, e });

@@ -77,8 +77,8 @@ export class EventLog implements ProxyObserver {
     this.opened.push(s);
     this.#wake();
   }
-  message(_s: SessionInfo, dir: Direction, type: MessageType, size: number): void {
-    this.messages.push({ dir, type, size });
+  message(_s: SessionInfo, dir: Direction, type: MessageType, size: number, _at?: number, count = 1): void {
+    for (let i = 0; i < count; i++) this.messages.push({ dir, type, size });
     this.#wake();
   }
   bytes(_s: SessionInfo, dir: Direction, n: number): void {

@@ -172,6 +172,20 @@ describe('AggregatedHistogram', () => {
     expect(comparable(ours)).toEqual(comparable(histogramOf(await h.sdk())));
   });
 
+  it('records a run of n equal values exactly as n single measurements of the SDK', async () => {
+    const h = twin(AggregationTemporality.CUMULATIVE);
+    const runs: [number, number][] = [[64, 1000], [3, 1], [70_000, 7], [64, 2], [0, 5], [4.5, 3]];
+    const series = h.aggregate.series(C2B);
+    const sdkOnly = twin(AggregationTemporality.CUMULATIVE);
+    for (const [v, n] of runs) {
+      series.record(v, n);
+      for (let i = 0; i < n; i++) sdkOnly.record(v, C2B);
+    }
+    const ours = histogramOf(await h.ours())!;
+    expect(ours.dataPoints[0]!.value).toMatchObject({ count: 1018, sum: 64 * 1002 + 3 + 490_000 + 12, min: 0, max: 70_000 });
+    expect(comparable(ours)).toEqual(comparable(histogramOf(await sdkOnly.sdk())));
+  });
+
   it('carries the descriptor the SDK gives its own histogram', async () => {
     const h = twin(AggregationTemporality.CUMULATIVE);
     h.record(1, C2B);

@@ -98,6 +98,23 @@ describe('TelemetryRecorder', () => {
     expect(perSession.buckets.boundaries).toEqual(SESSION_MESSAGES_BUCKETS);
   });
 
+  it('counts a run of equal messages reported in one call as that many messages', async () => {
+    const { reader, hub } = setup();
+    const a = session();
+    hub.sessionOpen(a);
+    hub.message(a, c2b, 'binary', 64, 0, 1000);
+    hub.message(a, c2b, 'binary', 64);
+    hub.message(a, c2b, 'text', 20, 0, 3);
+    const rm = await reader.read();
+    expect(pointValue(rm, METRIC.MESSAGES, { ...base, [ATTR.DIRECTION]: c2b, [ATTR.MESSAGE_TYPE]: 'binary' }, true)).toBe(1001);
+    expect(pointValue(rm, METRIC.MESSAGES, { ...base, [ATTR.DIRECTION]: c2b, [ATTR.MESSAGE_TYPE]: 'text' }, true)).toBe(3);
+    const size = histogramPoint(rm, METRIC.MESSAGE_SIZE, { ...base, [ATTR.DIRECTION]: c2b }, true)!;
+    expect(size.count).toBe(1004);
+    expect(size.sum).toBe(64 * 1001 + 60);
+    // 20 → (16,64], and so is 64 (upper bounds are inclusive)
+    expect(size.buckets.counts[3]).toBe(1004);
+  });
+
   it('never puts client addresses, ids or close reasons on any series', async () => {
     const { reader, hub } = setup();
     const s = session();

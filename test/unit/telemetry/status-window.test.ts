@@ -189,6 +189,17 @@ describe('StatusWindow message rates', () => {
     expect(window.messageRates().client_to_backend.messages).toBe(0);
   });
 
+  it('counts a run of equal messages reported in one call as that many messages and bytes', () => {
+    const { window, hub, s, clock } = setup();
+    clock.advance(10_000);
+    hub.message(s, 'client_to_backend', 'binary', 64, undefined, 40);
+    hub.message(s, 'client_to_backend', 'binary', 64, undefined, 10);
+    const r = window.messageRates();
+    expect(r.client_to_backend.messages).toBe(50);
+    expect(r.client_to_backend.per_second).toBe(5);
+    expect(r.client_to_backend.bytes_per_second).toBe(320);
+  });
+
   it('divides by the time since start during the first minute', () => {
     const { window, hub, s, clock } = setup();
     clock.advance(10_000);
