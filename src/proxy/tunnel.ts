@@ -201,6 +201,32 @@ export function readDirect(sock: Socket): boolean {
   return true;
 }
 
+/**
+ * Rebuild a socket's listener table as a plain object. Node removes a listener with `delete`,
+ * which turns the table into a hash table for good; the HTTP server and client have added and
+ * removed a dozen by the time the tunnel starts, so each socket of an idle session kept one of
+ * ~260 bytes (a heap snapshot of 3,000 idle sessions: 710 bytes a session). The listeners and
+ * their order stay as they are; only the table is new, shaped like the one Node's streams
+ * start with.
+ */
+function compactListeners(sock: Socket): void {
+  const emitter = sock as unknown as { _events?: Record<string | symbol, unknown> };
+  const old = emitter._events;
+  if (old === undefined || old === null) return;
+  const fresh: Record<string | symbol, unknown> = {
+    close: undefined,
+    error: undefined,
+    prefinish: undefined,
+    finish: undefined,
+    drain: undefined,
+    data: undefined,
+    end: undefined,
+    readable: undefined,
+  };
+  for (const k of Reflect.ownKeys(old)) if (old[k] !== undefined) fresh[k] = old[k];
+  emitter._events = fresh;
+}
+
 /** Parser options are the same for most sessions: share them instead of one object per flow. */
 const parserOptionsCache = new Map<number, ParserOptions[]>();
 function parserOptions(masked: boolean, rsv1: boolean, otherExtensions: boolean, maxMessageBytes: number): ParserOptions {
@@ -460,6 +486,7 @@ export class Session implements BeatHost {
       sock.on('end', onSocketEnd);
       sock.on('close', onSocketClose);
       sock.on('drain', onSocketDrain);
+      compactListeners(sock);
     }
     this.hub.sessionOpen(this.info);
     readDirect(client);
