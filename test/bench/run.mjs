@@ -50,6 +50,7 @@ try {
     markdown: { type: 'boolean', default: false },
     dist: { type: 'string' },
     idle: { type: 'string' },
+    'idle-hold': { type: 'string' },
     rate: { type: 'string' },
     warmup: { type: 'string' },
     duration: { type: 'string' },
@@ -81,6 +82,7 @@ if (opt.help) {
       '  --warmup S           warm-up seconds per measurement (default 2; --quick 0.2)',
       '  --duration S         measuring window seconds (default 8 ping-pong/open, 6 floods, 5 connrate)',
       '  --idle N             idle sessions (default: the most the fd limit allows; --quick 1000)',
+      '  --idle-hold S        idle: let the proxy sit S seconds before the baseline and again after the\n                       touch, then read RSS once more (a settled process; default 0 = off)',
       '  --rate N             open-loop messages/s in total (default 10000 over 500 connections)',
       '  --json FILE          also write every raw measurement to FILE',
       '  --markdown           print the table as Markdown',
@@ -100,6 +102,8 @@ const passes = Math.max(1, Number(opt.passes ?? (quick ? 1 : 3)));
 const warmMs = Math.round(1000 * Number(opt.warmup ?? (quick ? 0.2 : 2)));
 const durOverride = opt.duration !== undefined ? Math.round(1000 * Number(opt.duration)) : undefined;
 const dur = (full) => durOverride ?? (quick ? 700 : full);
+/** --idle-hold: ms the idle scenario lets the proxy settle (V8 gives memory back after ~20–40 s without allocation). */
+const idleHoldMs = Math.round(1000 * Number(opt['idle-hold'] ?? 0));
 const scenarios = (opt.only ? opt.only.split(',') : SCENARIO_NAMES).map((s) => s.trim()).filter(Boolean);
 for (const s of scenarios) if (!SCENARIO_NAMES.includes(s)) fail(`unknown scenario "${s}" (known: ${SCENARIO_NAMES.join(', ')})`);
 let targets = (opt.targets ? opt.targets.split(',') : ALL_TARGETS).map((s) => s.trim()).filter(Boolean);
@@ -258,7 +262,7 @@ async function runOne(scnName, target) {
   const scn = SCN[scnName];
   const pin = scn.pinned && canPin && !multiCore(target);
   const sessions = scn.mode === 'idle' ? scn.conns : scn.mode === 'open' || scn.mode === 'pingpong' ? scn.conns : 1000;
-  const maxMs = warmMs + scn.measureMs + 60_000;
+  const maxMs = warmMs + scn.measureMs + 60_000 + (scn.mode === 'idle' ? 2 * idleHoldMs : 0);
   let backend;
   let tgt;
   let loader;
@@ -307,6 +311,9 @@ async function runOne(scnName, target) {
 
     if (scn.mode === 'idle') {
       const memPids = target === 'direct' ? [backend.child.pid] : tgt.pids();
+      // With --idle-hold the baseline is a process that has sat idle as long as the sessions
+      // will: Node gives back heap it grew at start-up only after a while without allocation.
+      if (idleHoldMs > 0) await sleep(idleHoldMs);
       const rss0 = rssOf(memPids);
       loader.child.send({ cmd: 'open' });
       const opened = await lbox.next('opened', maxMs);
@@ -320,6 +327,11 @@ async function runOne(scnName, target) {
       const touched = await lbox.next('touched', maxMs);
       await sleep(scn.measureMs);
       const rss2 = rssOf(memPids);
+      let rss3;
+      if (idleHoldMs > 0) {
+        await sleep(idleHoldMs);
+        rss3 = rssOf(memPids);
+      }
       loader.child.send({ cmd: 'close' });
       await lbox.next('closed', 15_000);
       const n = opened.opened;
@@ -329,6 +341,7 @@ async function runOne(scnName, target) {
         kbPerSession: (rss1 - rss0) / n,
         idleCpuPct,
         kbPerSessionTouched: (rss2 - rss0) / n,
+        ...(rss3 !== undefined ? { kbPerSessionSettled: (rss3 - rss0) / n, rssSettledKiB: rss3 } : {}),
         rssBeforeKiB: rss0,
         rssIdleKiB: rss1,
         rssTouchedKiB: rss2,
@@ -432,6 +445,7 @@ const ROWS = [
   ['idle', 'sessions held', 'sessions', 'info'],
   ['idle', 'KB/session, untouched', 'kbPerSession', 'lower'],
   ['idle', 'KB/session, after 1 msg', 'kbPerSessionTouched', 'lower'],
+  ...(idleHoldMs > 0 ? [['idle', `KB/session, then ${idleHoldMs / 1000} s idle`, 'kbPerSessionSettled', 'lower']] : []),
   ['idle', 'CPU % while idle (heartbeats)', 'idleCpuPct', 'lower'],
   ['idle', 'sessions opened/s (200 in flight)', 'openPerS', 'higher'],
   ['connrate', 'new sessions/s', 'perS', 'higher'],
@@ -579,7 +593,7 @@ function summary(scn, r) {
   if (m === 'pingpong' || m === 'open')
     return `${fmt(r.perS)}/s p50 ${fmt(r.p50)} µs p99 ${fmt(r.p99)} µs, proxy ${fmt(r.proxyCpuPct)}% (user ${fmt(100 * r.proxyUserShare)}%) ${fmt(r.cpuUsPerRt)} µs/rt, backend ${fmt(r.backendCpuPct)}%, loadgen ${fmt(r.loaderCpuPct)}%${r.errors ? `, ${r.errors} errors` : ''}${r.lost ? `, ${r.lost} lost` : ''}${m === 'open' ? `, p99 from schedule ${fmt(r.schedP99)} µs` : ''}`;
   if (m === 'flood') return `${fmt(r.MBps)} MB/s, ${fmt(r.framesPerS)} frames/s, proxy ${fmt(r.proxyCpuPct)}% ${fmt(r.coreSecPerGB)} core-s/GB${r.errors ? `, ${r.errors} errors` : ''}`;
-  if (m === 'idle') return `${r.sessions} sessions (${r.memOf}) ${fmt(r.kbPerSession)} KB/session, ${fmt(r.kbPerSessionTouched)} after 1 msg, ${fmt(r.openPerS)} opened/s${r.missing ? `, ${r.missing} echoes missing` : ''}`;
+  if (m === 'idle') return `${r.sessions} sessions (${r.memOf}) ${fmt(r.kbPerSession)} KB/session, ${fmt(r.kbPerSessionTouched)} after 1 msg, ${r.kbPerSessionSettled !== undefined ? `${fmt(r.kbPerSessionSettled)} settled, ` : ''}${fmt(r.openPerS)} opened/s${r.missing ? `, ${r.missing} echoes missing` : ''}`;
   if (m === 'connrate') return `${fmt(r.perS)} sessions/s, handshake p50 ${fmt(r.p50)} µs p99 ${fmt(r.p99)} µs, proxy ${fmt(r.cpuUsPerSession)} µs/session${r.errors ? `, ${r.errors} errors` : ''}`;
   return '';
 }
