@@ -180,7 +180,7 @@ export class FrameParser {
           if (this.#hdrHave === 0) {
             if (this.#msgOpcode === 0) {
               pos = this.#wholeMessages(chunk, pos, len);
-              if (pos >= len || this.#state !== S_HEADER || this.#pending !== null) break;
+              if (pos >= len || this.#pending !== null) break;
             }
             const size = headerSize(chunk[pos + 1], len - pos);
             if (size === 0 || len - pos < size) {
@@ -227,10 +227,10 @@ export class FrameParser {
   /**
    * The common case, walked in one tight loop: unfragmented text and binary frames whose header
    * is whole in the chunk and breaks no rule or limit (length in 7 or 16 bits). Each is counted
-   * as a message and skipped over (its bytes are forwarded with the rest of the chunk); a frame
-   * whose payload runs past the chunk leaves the parser in its payload. Anything else (control
-   * frames, fragments, 64-bit lengths, a header split across chunks, any violation) stops the
-   * loop at that frame's first byte for the general path to handle. Called at a frame boundary,
+   * as a message and skipped over (its bytes are forwarded with the rest of the chunk). Anything
+   * else (control frames, fragments, 64-bit lengths, a header split across chunks, a payload
+   * running past the chunk, any violation) stops the loop at that frame's first byte for the
+   * general path to handle. Called at a frame boundary,
    * with no data message open. Returns the position where the general path takes over.
    */
   #wholeMessages(chunk: Buffer, pos: number, len: number): number {
@@ -258,18 +258,8 @@ export class FrameParser {
       } else if (length === 127 || start > len) {
         break;
       }
-      if (max > 0 && length > max) break;
       const end = start + length;
-      if (end > len) {
-        // The payload goes on in the next chunks.
-        this.#msgOpcode = opcode;
-        this.#msgSize = length;
-        this.#msgFin = true;
-        this.#inData = true;
-        this.#remaining = end - len;
-        this.#state = S_PAYLOAD;
-        return len;
-      }
+      if ((max > 0 && length > max) || end > len) break;
       pos = end;
       sink.message(opcode, length);
       // The sink queued a frame for the next boundary: that is here, and the general path's.

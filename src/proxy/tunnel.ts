@@ -487,10 +487,9 @@ export class Session implements BeatHost {
       sock.on('close', onSocketClose);
       sock.on('drain', onSocketDrain);
       compactListeners(sock);
+      readDirect(sock);
     }
     this.hub.sessionOpen(this.info);
-    readDirect(client);
-    readDirect(backend);
     if (backendHead.length > 0) this.b2c.onData(backendHead);
     for (const b of clientEarly) this.c2b.onData(b);
     client.on('data', onSocketData);

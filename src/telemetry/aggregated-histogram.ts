@@ -97,8 +97,7 @@ export class HistogramSeries {
     this.grow(slots);
   }
 
-  /** Record one measurement (the hot path). */
-  /** Record `value`, `n` times (as `n` calls would; `n` ≥ 1). */
+  /** Record `value`, `n` times, as `n` calls would (`n` ≥ 1; the hot path). */
   record(value: number, n = 1): void {
     // Negative and NaN: the SDK drops them (a Histogram takes no negative value).
     if (!(value >= 0)) return;
