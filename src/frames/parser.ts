@@ -43,61 +43,60 @@ export interface ParserOptions {
 }
 
 const S_HEADER = 0;
+/** A data frame's payload is passing. */
 const S_PAYLOAD = 1;
-const S_CONTROL = 2;
+/** An oversized control frame's payload is passing (its length is known, so framing holds). */
+const S_CONTROL_PAYLOAD = 2;
+/** A control frame is being assembled across chunks. */
+const S_CONTROL = 3;
 /** Framing lost: forward everything as it comes. */
-const S_STOPPED = 3;
+const S_STOPPED = 4;
 /** A limit refused a frame: forward nothing more (the tunnel is closing this direction). */
-const S_DISCARD = 4;
+const S_DISCARD = 5;
 
 /** 2^53: beyond it a JS number is no longer exact; `ws` refuses such lengths too. */
 const MAX_SAFE_HI = 0x1fffff;
 
-export class FrameParser {
+/**
+ * The parser is its own sink: a subclass implements the `FrameSink` methods (the tunnel's flows
+ * do, which saves an object and a field per direction of every session; an idle session should
+ * cost as little as possible). `SinkParser` reports to a separate sink object instead.
+ */
+export abstract class FrameParser implements FrameSink {
   #state = S_HEADER;
   /**
    * Header bytes held while a header straddles chunks. Allocated the first time that happens:
-   * most directions never need it, and an idle session should cost as little as possible.
+   * most directions never need it.
    */
   #hdr: Buffer | null = null;
-  #hdrHave = 0;
+  /** Bytes held of a header (state S_HEADER) or of a control frame being assembled (S_CONTROL). */
+  #held = 0;
   /** Payload bytes of the current frame still to pass. */
   #remaining = 0;
-  /** The frame whose payload is passing is a data frame (not an oversized control frame). */
-  #inData = false;
-  /** A control frame being assembled across chunks. */
+  /** A control frame being assembled across chunks (its opcode and header are in its bytes). */
   #ctrl: Buffer | null = null;
-  #ctrlHave = 0;
-  #ctrlHeaderLen = 0;
-  #ctrlOpcode = 0;
   /** Open data message: its opcode (0 = none), accumulated payload bytes, final frame seen. */
   #msgOpcode = 0;
   #msgSize = 0;
   #msgFin = false;
   /** Frames to emit at the next frame boundary. */
   #pending: Buffer[] | null = null;
-  /** The chunk being pushed, and where its not-yet-forwarded bytes start. */
-  #chunk: Buffer = EMPTY;
-  #from = 0;
   /**
-   * Inside `push`: the sink's callbacks run while part of the chunk is not forwarded yet, so the
-   * state alone does not say where the forwarded bytes end. A frame injected from a callback is
+   * The chunk being pushed (EMPTY outside `push`), and where its not-yet-forwarded bytes start.
+   * While a chunk is set, the sink's callbacks run with part of it not forwarded yet, so the
+   * state alone does not say where the forwarded bytes end: a frame injected from a callback is
    * queued for the next boundary instead.
    */
-  #busy = false;
+  #chunk: Buffer = EMPTY;
+  #from = 0;
 
-  private readonly sink: FrameSink;
+  constructor(private readonly opts: ParserOptions) {}
 
-  /**
-   * @param sink where the parser reports; `null` when a subclass is its own sink (the tunnel's
-   *   flows are, which saves an object per direction of every session)
-   */
-  constructor(
-    sink: FrameSink | null,
-    private readonly opts: ParserOptions,
-  ) {
-    this.sink = sink ?? (this as unknown as FrameSink);
-  }
+  abstract forward(buf: Buffer): void;
+  abstract message(opcode: number, size: number): void;
+  abstract control(opcode: number, payload: Buffer): boolean;
+  abstract violation(kind: Violation): void;
+  abstract tooBig(): void;
 
   /**
    * True when the bytes forwarded so far end at a frame boundary, so a frame may be written
@@ -108,12 +107,13 @@ export class FrameParser {
     const s = this.#state;
     // S_DISCARD is entered only at a boundary, and nothing is forwarded after it.
     if (s === S_DISCARD) return true;
-    return !this.#busy && (s === S_HEADER || s === S_CONTROL);
+    return this.#chunk === EMPTY && (s === S_HEADER || s === S_CONTROL);
   }
 
   /** True when the other side has received part of a frame it will never see the end of. */
   get midFrame(): boolean {
-    return this.#state === S_PAYLOAD || this.#state === S_STOPPED;
+    const s = this.#state;
+    return s === S_PAYLOAD || s === S_CONTROL_PAYLOAD || s === S_STOPPED;
   }
 
   /** A data message has begun and its final frame has not been seen. */
@@ -140,16 +140,16 @@ export class FrameParser {
   /** Feed the next chunk read from the source socket. */
   push(chunk: Buffer): void {
     const state0 = this.#state;
-    if (state0 === S_STOPPED) return this.sink.forward(chunk);
+    if (state0 === S_STOPPED) return this.forward(chunk);
     if (state0 === S_DISCARD) return;
     const len = chunk.length;
     this.#chunk = chunk;
     this.#from = 0;
-    this.#busy = true;
     let pos = 0;
     while (pos < len) {
       switch (this.#state) {
-        case S_PAYLOAD: {
+        case S_PAYLOAD:
+        case S_CONTROL_PAYLOAD: {
           const avail = len - pos;
           if (avail < this.#remaining) {
             this.#remaining -= avail;
@@ -157,19 +157,20 @@ export class FrameParser {
           } else {
             pos += this.#remaining;
             this.#remaining = 0;
+            const data = this.#state === S_PAYLOAD;
             this.#state = S_HEADER;
-            if (this.#inData) this.#dataFrameEnd();
+            if (data) this.#dataFrameEnd();
           }
           break;
         }
         case S_CONTROL: {
           const ctrl = this.#ctrl!;
-          const n = Math.min(ctrl.length - this.#ctrlHave, len - pos);
-          chunk.copy(ctrl, this.#ctrlHave, pos, pos + n);
-          this.#ctrlHave += n;
+          const n = Math.min(ctrl.length - this.#held, len - pos);
+          chunk.copy(ctrl, this.#held, pos, pos + n);
+          this.#held += n;
           pos += n;
           this.#from = pos;
-          if (this.#ctrlHave === ctrl.length) this.#controlAssembled();
+          if (this.#held === ctrl.length) this.#controlAssembled();
           break;
         }
         case S_HEADER: {
@@ -177,7 +178,7 @@ export class FrameParser {
             this.#emit(pos);
             this.#flushPending();
           }
-          if (this.#hdrHave === 0) {
+          if (this.#held === 0) {
             if (this.#msgOpcode === 0) {
               pos = this.#wholeMessages(chunk, pos, len);
               if (pos >= len || this.#pending !== null) break;
@@ -187,7 +188,7 @@ export class FrameParser {
               // Incomplete header: forward what precedes it and hold its bytes.
               this.#emit(pos);
               chunk.copy((this.#hdr ??= Buffer.allocUnsafe(MAX_HEADER_BYTES)), 0, pos, len);
-              this.#hdrHave = len - pos;
+              this.#held = len - pos;
               pos = len;
               this.#from = len;
               break;
@@ -196,14 +197,14 @@ export class FrameParser {
           } else {
             // Complete a held header (the chunk starts with its missing bytes).
             const hdr = this.#hdr!;
-            const need = headerSize(this.#hdrHave >= 2 ? hdr[1] : chunk[pos], MAX_HEADER_BYTES);
-            const take = Math.min(need - this.#hdrHave, len - pos);
-            chunk.copy(hdr, this.#hdrHave, pos, pos + take);
-            this.#hdrHave += take;
+            const need = headerSize(this.#held >= 2 ? hdr[1] : chunk[pos], MAX_HEADER_BYTES);
+            const take = Math.min(need - this.#held, len - pos);
+            chunk.copy(hdr, this.#held, pos, pos + take);
+            this.#held += take;
             pos += take;
             this.#from = pos;
-            if (this.#hdrHave < need) break;
-            this.#hdrHave = 0;
+            if (this.#held < need) break;
+            this.#held = 0;
             this.#header(Buffer.from(hdr.subarray(0, need)), 0, need, false);
           }
           break;
@@ -214,13 +215,11 @@ export class FrameParser {
         default:
           // S_DISCARD
           this.#chunk = EMPTY;
-          this.#busy = false;
           return;
       }
     }
     this.#emit(len);
     this.#chunk = EMPTY;
-    this.#busy = false;
     if (this.#pending !== null && this.atBoundary) this.#flushPending();
   }
 
@@ -240,7 +239,6 @@ export class FrameParser {
     // RSV bits this frame may carry: RSV1 with permessage-deflate; any with another extension.
     const rsvOk = o.otherExtensions ? 0x70 : o.rsv1 ? 0x40 : 0;
     const max = o.maxMessageBytes;
-    const sink = this.sink;
     while (len - pos >= 2) {
       const b0 = chunk[pos]!;
       const b1 = chunk[pos + 1]!;
@@ -261,7 +259,7 @@ export class FrameParser {
       const end = start + length;
       if ((max > 0 && length > max) || end > len) break;
       pos = end;
-      sink.message(opcode, length);
+      this.message(opcode, length);
       // The sink queued a frame for the next boundary: that is here, and the general path's.
       if (this.#pending !== null) break;
     }
@@ -273,7 +271,7 @@ export class FrameParser {
     const from = this.#from;
     if (from < upTo) {
       const c = this.#chunk;
-      this.sink.forward(from === 0 && upTo === c.length ? c : c.subarray(from, upTo));
+      this.forward(from === 0 && upTo === c.length ? c : c.subarray(from, upTo));
       this.#from = upTo;
     }
   }
@@ -292,14 +290,13 @@ export class FrameParser {
     const opcode = b0 & 0x0f;
     const masked = (b1 & 0x80) !== 0;
     let length = b1 & 0x7f;
-    const sink = this.sink;
     const after = start + size;
 
     let tooLarge = false;
     if (length === 126) {
       length = buf.readUInt16BE(start + 2);
       // "the minimal number of bytes MUST be used to encode the length" (§5.2)
-      if (length < 126) sink.violation('non_minimal_length');
+      if (length < 126) this.violation('non_minimal_length');
     } else if (length === 127) {
       const hi = buf.readUInt32BE(start + 2);
       // "the most significant bit MUST be 0" (§5.2); beyond 2^53 we cannot count exactly.
@@ -308,7 +305,7 @@ export class FrameParser {
         length = Infinity;
       } else {
         length = hi * 0x1_0000_0000 + buf.readUInt32BE(start + 6);
-        if (length <= 0xffff) sink.violation('non_minimal_length');
+        if (length <= 0xffff) this.violation('non_minimal_length');
       }
     }
 
@@ -317,31 +314,31 @@ export class FrameParser {
     // "If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket
     // Connection_" (§5.2): whatever follows is not framing we can follow.
     const reserved = (opcode > 0x2 && opcode < 0x8) || opcode > 0xa;
-    if (reserved) sink.violation('reserved_opcode');
+    if (reserved) this.violation('reserved_opcode');
     // "A client MUST mask all frames that it sends to the server … A server MUST NOT mask any
     // frames that it sends to the client." (§5.1)
-    if (masked !== this.opts.masked) sink.violation(masked ? 'mask_forbidden' : 'mask_required');
+    if (masked !== this.opts.masked) this.violation(masked ? 'mask_forbidden' : 'mask_required');
     const isControl = opcode >= 0x8;
     if (rsv !== 0 && !this.opts.otherExtensions) {
       // RSV1 is the "Per-Message Compressed" bit: legal only on the first frame of a data
       // message when permessage-deflate was negotiated (RFC 7692 §6).
       if (!(rsv === 0x40 && this.opts.rsv1 && !isControl && opcode !== Opcode.Continuation)) {
-        sink.violation('reserved_bits');
+        this.violation('reserved_bits');
       }
     }
     if (!reserved) {
       if (isControl) {
         // "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented." (§5.5)
-        if (!fin) sink.violation('fragmented_control');
-        if (length > MAX_CONTROL_PAYLOAD) sink.violation('control_too_long');
+        if (!fin) this.violation('fragmented_control');
+        if (length > MAX_CONTROL_PAYLOAD) this.violation('control_too_long');
       } else if (opcode === Opcode.Continuation) {
-        if (this.#msgOpcode === 0) sink.violation('unexpected_continuation');
+        if (this.#msgOpcode === 0) this.violation('unexpected_continuation');
       } else if (this.#msgOpcode !== 0) {
-        sink.violation('incomplete_message');
+        this.violation('incomplete_message');
       }
     }
     if (tooLarge) {
-      sink.violation('length_too_large');
+      this.violation('length_too_large');
       // Over any limit: refuse it like any frame too big, rather than wave the rest through.
       if (this.opts.maxMessageBytes > 0) return this.#refuse(start, inChunk);
     }
@@ -350,8 +347,8 @@ export class FrameParser {
     if (isControl) {
       if (length > MAX_CONTROL_PAYLOAD) {
         // Its length is still known, so framing holds: let it pass like a payload.
-        if (!inChunk) sink.forward(buf);
-        return this.#payload(length, false, after);
+        if (!inChunk) this.forward(buf);
+        return this.#payload(length, S_CONTROL_PAYLOAD, after);
       }
       const frameLen = size + length;
       if (inChunk) {
@@ -370,9 +367,7 @@ export class FrameParser {
       const have = inChunk ? buf.length - start : size;
       buf.copy(ctrl, 0, start, start + have);
       this.#ctrl = ctrl;
-      this.#ctrlHave = have;
-      this.#ctrlHeaderLen = size;
-      this.#ctrlOpcode = opcode;
+      this.#held = have;
       this.#state = S_CONTROL;
       if (inChunk) this.#from = buf.length;
       if (have === frameLen) this.#controlAssembled();
@@ -388,17 +383,17 @@ export class FrameParser {
     if (max > 0 && this.#msgSize + length > max) return this.#refuse(start, inChunk);
     this.#msgSize += length;
     this.#msgFin = fin;
-    if (!inChunk) sink.forward(buf);
-    return this.#payload(length, true, after);
+    if (!inChunk) this.forward(buf);
+    return this.#payload(length, S_PAYLOAD, after);
   }
 
-  #payload(length: number, data: boolean, after: number): number {
-    this.#inData = data;
+  /** A payload of `length` bytes follows: `state` is S_PAYLOAD for a data frame, S_CONTROL_PAYLOAD for a control frame. */
+  #payload(length: number, state: number, after: number): number {
     if (length === 0) {
-      if (data) this.#dataFrameEnd();
+      if (state === S_PAYLOAD) this.#dataFrameEnd();
     } else {
       this.#remaining = length;
-      this.#state = S_PAYLOAD;
+      this.#state = state;
     }
     return after;
   }
@@ -410,17 +405,18 @@ export class FrameParser {
       this.#msgOpcode = 0;
       // A stray continuation after this must not count toward this message's limit.
       this.#msgSize = 0;
-      if (op !== 0) this.sink.message(op, size);
+      if (op !== 0) this.message(op, size);
     }
   }
 
   #controlAssembled(): void {
     const ctrl = this.#ctrl!;
-    const h = this.#ctrlHeaderLen;
+    const h = headerSize(ctrl[1], ctrl.length);
     this.#ctrl = null;
+    this.#held = 0;
     this.#state = S_HEADER;
     const maskAt = (ctrl[1]! & 0x80) !== 0 ? h - 4 : -1;
-    if (this.#control(this.#ctrlOpcode, ctrl, h, ctrl.length - h, maskAt)) this.sink.forward(ctrl);
+    if (this.#control(ctrl[0]! & 0x0f, ctrl, h, ctrl.length - h, maskAt)) this.forward(ctrl);
   }
 
   /** Unmask (when needed) a control frame's payload and hand it to the sink. */
@@ -437,10 +433,10 @@ export class FrameParser {
     if (opcode === Opcode.Close) {
       // "If there is a body, the first two bytes of the body MUST be a 2-byte unsigned integer
       // … representing a status code" (§5.5.1): a 1-byte body is invalid.
-      if (length === 1) this.sink.violation('bad_close_payload');
-      else if (length >= 2 && !isValidCloseCode(p.readUInt16BE(0))) this.sink.violation('invalid_close_code');
+      if (length === 1) this.violation('bad_close_payload');
+      else if (length >= 2 && !isValidCloseCode(p.readUInt16BE(0))) this.violation('invalid_close_code');
     }
-    return this.sink.control(opcode, p);
+    return this.control(opcode, p);
   }
 
   /**
@@ -455,7 +451,7 @@ export class FrameParser {
       if (inChunk) this.#emit(start);
       this.#flushPending();
     }
-    if (!inChunk) this.sink.forward(buf);
+    if (!inChunk) this.forward(buf);
     return inChunk ? this.#chunk.length : after;
   }
 
@@ -468,14 +464,46 @@ export class FrameParser {
     this.#from = this.#chunk.length;
     this.#state = S_DISCARD;
     if (this.#pending !== null) this.#flushPending();
-    this.sink.tooBig();
+    this.tooBig();
     return this.#chunk.length;
   }
 
   #flushPending(): void {
     const list = this.#pending!;
     this.#pending = null;
-    for (const f of list) this.sink.forward(f);
+    for (const f of list) this.forward(f);
+  }
+}
+
+/**
+ * A parser reporting to a separate sink object (the tunnel's flows are their own sinks instead).
+ */
+export class SinkParser extends FrameParser {
+  constructor(
+    private readonly sink: FrameSink,
+    opts: ParserOptions,
+  ) {
+    super(opts);
+  }
+
+  forward(buf: Buffer): void {
+    this.sink.forward(buf);
+  }
+
+  message(opcode: number, size: number): void {
+    this.sink.message(opcode, size);
+  }
+
+  control(opcode: number, payload: Buffer): boolean {
+    return this.sink.control(opcode, payload);
+  }
+
+  violation(kind: Violation): void {
+    this.sink.violation(kind);
+  }
+
+  tooBig(): void {
+    this.sink.tooBig();
   }
 }
 

@@ -184,7 +184,7 @@ export class SessionBeat implements Wakeable {
     // Toward the backend the proxy speaks as a client: masked with a fresh key (§5.3).
     const frame = controlFrame(Opcode.Ping, scratch, leg === 'backend');
     b.queued = frame;
-    b.sentAt = performance.now();
+    b.sentAt = Math.floor(performance.now()); // whole ms: a small integer, not a heap number per leg
     // Written now (onForward runs synchronously), or when the frame in progress ends.
     this.host.injectToward(leg, frame);
   }

@@ -14,7 +14,7 @@
  *   destroyed; the session is reported exactly once, when both sockets have closed.
  */
 import net, { type Socket } from 'node:net';
-import { FrameParser, type FrameSink, type ParserOptions } from '../frames/parser.js';
+import { FrameParser, type ParserOptions } from '../frames/parser.js';
 import { Opcode, type Violation } from '../frames/constants.js';
 import { ABNORMAL, closeCodeOf, closeFrame } from '../frames/close.js';
 import type { Direction, EventHub, Initiator, Leg, SessionInfo } from '../events.js';
@@ -256,39 +256,76 @@ function bit(flag: number, leg: Leg): number {
 }
 
 /**
- * One direction of the relay: source socket → parser → destination socket. A flow is its own
- * frame parser and the parser's sink (one object per direction instead of two).
+ * `performance.now()` in whole milliseconds, for times kept per session (heartbeat and idle
+ * clocks). A whole number stays a small integer inside the object; a fraction needs a heap
+ * number of its own (16 bytes) per field of every session. Every store to such a field must go
+ * through this: one fraction in one object turns the field into a boxed one for all of them.
  */
-class Flow extends FrameParser implements FrameSink {
+function nowMs(): number {
+  return Math.floor(performance.now());
+}
+
+/**
+ * One direction of the relay: source socket → parser → destination socket. A flow is its own
+ * frame parser and the parser's sink (one object per direction instead of two). Which
+ * direction it is follows from the session (`this === session.c2b`) rather than from fields of
+ * its own: six fields less in each of the two flows of every session.
+ */
+class Flow extends FrameParser {
   /** Data messages seen in this direction. */
   messages = 0;
-  /** `performance.now()` of the last bytes read from the source. */
+  /** `nowMs()` of the last bytes read from the source. */
   lastRecv = 0;
-  /** `performance.now()` of the last time the destination drained a full write buffer. */
+  /** `nowMs()` of the last time the destination drained a full write buffer. */
   dstDrainAt = 0;
   /** A write returned false: the source is paused until the destination drains. */
   #blocked = false;
-  /** The flow of the other direction (set by the session). */
-  reverse!: Flow;
   /** The source's own read buffer while it streams in bulk (sockets that `readDirect`). */
   readBuf: Buffer | null = null;
 
   constructor(
     readonly session: Session,
-    readonly src: Socket,
-    readonly dst: Socket,
-    readonly dir: Direction,
-    readonly srcLeg: Leg,
-    readonly dstLeg: Leg,
     parserOpts: ParserOptions,
   ) {
-    super(null, parserOpts);
+    super(parserOpts);
+  }
+
+  /** The socket this flow reads from. */
+  get src(): Socket {
+    const s = this.session;
+    return this === s.c2b ? s.client : s.backend;
+  }
+
+  /** The socket this flow writes to. */
+  get dst(): Socket {
+    const s = this.session;
+    return this === s.c2b ? s.backend : s.client;
+  }
+
+  get dir(): Direction {
+    return this === this.session.c2b ? 'client_to_backend' : 'backend_to_client';
+  }
+
+  /** The leg this flow reads from. */
+  get srcLeg(): Leg {
+    return this === this.session.c2b ? 'client' : 'backend';
+  }
+
+  /** The leg this flow writes to. */
+  get dstLeg(): Leg {
+    return this === this.session.c2b ? 'backend' : 'client';
+  }
+
+  /** The flow of the other direction. */
+  get reverse(): Flow {
+    const s = this.session;
+    return this === s.c2b ? s.b2c : s.c2b;
   }
 
   /** Bytes read from the source socket. */
   onData(chunk: Buffer): void {
     const s = this.session;
-    this.lastRecv = performance.now();
+    this.lastRecv = nowMs();
     s.hub.bytes(s.info, this.dir, chunk.length);
     this.push(chunk);
     if (run.flow !== null) flushRun();
@@ -297,7 +334,7 @@ class Flow extends FrameParser implements FrameSink {
 
   /** The destination socket drained. */
   onDrain(): void {
-    this.dstDrainAt = performance.now();
+    this.dstDrainAt = nowMs();
     if (this.#blocked) {
       this.#blocked = false;
       this.src.resume();
@@ -411,10 +448,8 @@ export class Session implements BeatHost {
     const deflate = extensions.includes('permessage-deflate');
     const other = extensions.some((e) => e !== 'permessage-deflate');
     const max = opts.maxMessageBytes;
-    this.c2b = new Flow(this, client, backend, 'client_to_backend', 'client', 'backend', parserOptions(true, deflate, other, max));
-    this.b2c = new Flow(this, backend, client, 'backend_to_client', 'backend', 'client', parserOptions(false, deflate, other, max));
-    this.c2b.reverse = this.b2c;
-    this.b2c.reverse = this.c2b;
+    this.c2b = new Flow(this, parserOptions(true, deflate, other, max));
+    this.b2c = new Flow(this, parserOptions(false, deflate, other, max));
     const hb = opts.heartbeat;
     this.beat = hb.intervalMs > 0 || hb.idleMs > 0 ? new SessionBeat(this, opts.wheel, hb) : undefined;
   }
@@ -496,7 +531,7 @@ export class Session implements BeatHost {
     backend.on('data', onSocketData);
     client.resume();
     backend.resume();
-    const now = performance.now();
+    const now = nowMs();
     this.c2b.lastRecv = now;
     this.b2c.lastRecv = now;
     this.beat?.start(now);

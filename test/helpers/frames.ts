@@ -4,7 +4,7 @@
  * own Sender/Receiver as the oracle.
  */
 import * as wsModule from 'ws';
-import { FrameParser, type FrameSink, type ParserOptions } from '../../src/frames/parser.js';
+import { SinkParser, type FrameSink, type ParserOptions } from '../../src/frames/parser.js';
 import type { Violation } from '../../src/frames/constants.js';
 import { Prng } from './raw.js';
 
@@ -207,7 +207,7 @@ export interface RunHooks {
 
 /** A parser with a recording sink: the forwarded bytes, the callback log, the forward cut points. */
 export class Tap {
-  readonly parser: FrameParser;
+  readonly parser: SinkParser;
   readonly out: Buffer[] = [];
   outLength = 0;
   /** Cumulative output length after each `forward` call. */
@@ -260,7 +260,7 @@ export class Tap {
         hooks.onTooBig?.(this);
       },
     };
-    this.parser = new FrameParser(sink, { ...defaultOptions, ...opts });
+    this.parser = new SinkParser(sink, { ...defaultOptions, ...opts });
   }
 
   #log(s: string): void {

@@ -6,7 +6,7 @@
  * Run: npx vitest run test/unit/frames
  */
 import { describe, expect, it } from 'vitest';
-import { FrameParser, type FrameSink } from '../../../src/frames/parser.js';
+import { SinkParser, type FrameSink } from '../../../src/frames/parser.js';
 import { checkStream, compareLoosely, frame, garbage, hex, randomChunks, seeds, withSeed } from '../../helpers/frames.js';
 
 /** A sink that keeps nothing: counts what passes. */
@@ -61,9 +61,9 @@ describe('every possible first two bytes', () => {
         input[1] = b1;
         for (const masked of [false, true]) {
           const whole = countingSink();
-          new FrameParser(whole, { masked, rsv1: false, otherExtensions: false, maxMessageBytes: 0 }).push(input);
+          new SinkParser(whole, { masked, rsv1: false, otherExtensions: false, maxMessageBytes: 0 }).push(input);
           const split = countingSink();
-          const p = new FrameParser(split, { masked, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
+          const p = new SinkParser(split, { masked, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
           p.push(input.subarray(0, 1));
           const early = split.bytes; // one byte of a header is never forwarded
           p.push(input.subarray(1));
@@ -87,7 +87,7 @@ describe('every possible first two bytes', () => {
 describe('declared lengths', () => {
   it('a header declaring 2^52 bytes, then a few: no crash, nothing buffered, midFrame', () => {
     const sink = countingSink();
-    const p = new FrameParser(sink, { masked: false, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
+    const p = new SinkParser(sink, { masked: false, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
     const head = frame({ opcode: 2, declaredLength: 2n ** 52n });
     p.push(Buffer.concat([head, hex('01 02 03')]));
     expect(sink.bytes).toBe(head.length + 3);
@@ -97,7 +97,7 @@ describe('declared lengths', () => {
 
   it('streaming 256 MiB of a 2^52-byte frame keeps memory flat (the payload is never kept)', () => {
     const sink = countingSink();
-    const p = new FrameParser(sink, { masked: true, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
+    const p = new SinkParser(sink, { masked: true, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
     const chunk = Buffer.alloc(1 << 20, 0x5a);
     p.push(frame({ opcode: 2, declaredLength: 2n ** 52n, mask: true }));
     for (let i = 0; i < 16; i++) p.push(chunk); // warm up
@@ -112,11 +112,11 @@ describe('declared lengths', () => {
 
   it('the largest exact length (2^53 - 1) is followed; 2^53 is not', () => {
     const ok = countingSink();
-    const p = new FrameParser(ok, { masked: false, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
+    const p = new SinkParser(ok, { masked: false, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
     p.push(Buffer.concat([frame({ opcode: 2, declaredLength: 2n ** 53n - 1n }), hex('00')]));
     expect([ok.violations, p.stopped, p.midFrame]).toEqual([[], false, true]);
     const bad = countingSink();
-    const q = new FrameParser(bad, { masked: false, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
+    const q = new SinkParser(bad, { masked: false, rsv1: false, otherExtensions: false, maxMessageBytes: 0 });
     q.push(Buffer.concat([frame({ opcode: 2, declaredLength: 2n ** 53n }), hex('00')]));
     expect([bad.violations, q.stopped]).toEqual([['length_too_large'], true]);
   });
