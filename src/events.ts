@@ -27,7 +27,7 @@ export interface SessionInfo {
   readonly backend: string;
   /** Pool name. */
   readonly pool: string;
-  /** `performance.now()` when the session opened. */
+  /** `performance.now()` when the session opened, in whole milliseconds. */
   readonly openedAt: number;
   /** Resolved client address (logs only, never a metric attribute). */
   readonly clientIp: string;

@@ -90,6 +90,8 @@ export abstract class FrameParser implements FrameSink {
   #chunk: Buffer = EMPTY;
   #from = 0;
 
+  // State is in #fields; the helper methods are `private`, not `#private`: a class with
+  // #methods stores a brand in every instance, 8 bytes per direction of every session.
   constructor(private readonly opts: ParserOptions) {}
 
   abstract forward(buf: Buffer): void;
@@ -159,7 +161,7 @@ export abstract class FrameParser implements FrameSink {
             this.#remaining = 0;
             const data = this.#state === S_PAYLOAD;
             this.#state = S_HEADER;
-            if (data) this.#dataFrameEnd();
+            if (data) this.dataFrameEnd();
           }
           break;
         }
@@ -170,30 +172,30 @@ export abstract class FrameParser implements FrameSink {
           this.#held += n;
           pos += n;
           this.#from = pos;
-          if (this.#held === ctrl.length) this.#controlAssembled();
+          if (this.#held === ctrl.length) this.controlAssembled();
           break;
         }
         case S_HEADER: {
           if (this.#pending !== null) {
-            this.#emit(pos);
-            this.#flushPending();
+            this.emitUpTo(pos);
+            this.flushPending();
           }
           if (this.#held === 0) {
             if (this.#msgOpcode === 0) {
-              pos = this.#wholeMessages(chunk, pos, len);
+              pos = this.wholeMessages(chunk, pos, len);
               if (pos >= len || this.#pending !== null) break;
             }
             const size = headerSize(chunk[pos + 1], len - pos);
             if (size === 0 || len - pos < size) {
               // Incomplete header: forward what precedes it and hold its bytes.
-              this.#emit(pos);
+              this.emitUpTo(pos);
               chunk.copy((this.#hdr ??= Buffer.allocUnsafe(MAX_HEADER_BYTES)), 0, pos, len);
               this.#held = len - pos;
               pos = len;
               this.#from = len;
               break;
             }
-            pos = this.#header(chunk, pos, size, true);
+            pos = this.header(chunk, pos, size, true);
           } else {
             // Complete a held header (the chunk starts with its missing bytes).
             const hdr = this.#hdr!;
@@ -205,7 +207,7 @@ export abstract class FrameParser implements FrameSink {
             this.#from = pos;
             if (this.#held < need) break;
             this.#held = 0;
-            this.#header(Buffer.from(hdr.subarray(0, need)), 0, need, false);
+            this.header(Buffer.from(hdr.subarray(0, need)), 0, need, false);
           }
           break;
         }
@@ -218,9 +220,9 @@ export abstract class FrameParser implements FrameSink {
           return;
       }
     }
-    this.#emit(len);
+    this.emitUpTo(len);
     this.#chunk = EMPTY;
-    if (this.#pending !== null && this.atBoundary) this.#flushPending();
+    if (this.#pending !== null && this.atBoundary) this.flushPending();
   }
 
   /**
@@ -232,7 +234,7 @@ export abstract class FrameParser implements FrameSink {
    * general path to handle. Called at a frame boundary,
    * with no data message open. Returns the position where the general path takes over.
    */
-  #wholeMessages(chunk: Buffer, pos: number, len: number): number {
+  private wholeMessages(chunk: Buffer, pos: number, len: number): number {
     const o = this.opts;
     const maskBit = o.masked ? 0x80 : 0;
     const head = o.masked ? 6 : 2;
@@ -267,7 +269,7 @@ export abstract class FrameParser implements FrameSink {
   }
 
   /** Forward this chunk's unforwarded bytes up to `upTo`. */
-  #emit(upTo: number): void {
+  private emitUpTo(upTo: number): void {
     const from = this.#from;
     if (from < upTo) {
       const c = this.#chunk;
@@ -282,7 +284,7 @@ export abstract class FrameParser implements FrameSink {
    * been forwarded and the payload follows in the current chunk at `#from`.
    * Returns the chunk position after the header (meaningful when `inChunk`).
    */
-  #header(buf: Buffer, start: number, size: number, inChunk: boolean): number {
+  private header(buf: Buffer, start: number, size: number, inChunk: boolean): number {
     const b0 = buf[start]!;
     const b1 = buf[start + 1]!;
     const fin = (b0 & 0x80) !== 0;
@@ -340,27 +342,27 @@ export abstract class FrameParser implements FrameSink {
     if (tooLarge) {
       this.violation('length_too_large');
       // Over any limit: refuse it like any frame too big, rather than wave the rest through.
-      if (this.opts.maxMessageBytes > 0) return this.#refuse(start, inChunk);
+      if (this.opts.maxMessageBytes > 0) return this.refuse(start, inChunk);
     }
-    if (reserved || tooLarge) return this.#stop(buf, start, inChunk, after);
+    if (reserved || tooLarge) return this.stopAt(buf, start, inChunk, after);
 
     if (isControl) {
       if (length > MAX_CONTROL_PAYLOAD) {
         // Its length is still known, so framing holds: let it pass like a payload.
         if (!inChunk) this.forward(buf);
-        return this.#payload(length, S_CONTROL_PAYLOAD, after);
+        return this.payload(length, S_CONTROL_PAYLOAD, after);
       }
       const frameLen = size + length;
       if (inChunk) {
         if (buf.length - start >= frameLen) {
           // The whole control frame is in this chunk: decide on it in place.
-          if (!this.#control(opcode, buf, start + size, length, masked ? start + size - 4 : -1)) {
-            this.#emit(start);
+          if (!this.controlFrame(opcode, buf, start + size, length, masked ? start + size - 4 : -1)) {
+            this.emitUpTo(start);
             this.#from = start + frameLen;
           }
           return start + frameLen;
         }
-        this.#emit(start);
+        this.emitUpTo(start);
       }
       // Assemble it; nothing of it is forwarded until it is whole.
       const ctrl = Buffer.allocUnsafe(frameLen);
@@ -370,7 +372,7 @@ export abstract class FrameParser implements FrameSink {
       this.#held = have;
       this.#state = S_CONTROL;
       if (inChunk) this.#from = buf.length;
-      if (have === frameLen) this.#controlAssembled();
+      if (have === frameLen) this.controlAssembled();
       return inChunk ? buf.length : after;
     }
 
@@ -380,17 +382,17 @@ export abstract class FrameParser implements FrameSink {
     }
     const max = this.opts.maxMessageBytes;
     // Refuse the frame before any of it is sent (SPEC: decided from the frame header).
-    if (max > 0 && this.#msgSize + length > max) return this.#refuse(start, inChunk);
+    if (max > 0 && this.#msgSize + length > max) return this.refuse(start, inChunk);
     this.#msgSize += length;
     this.#msgFin = fin;
     if (!inChunk) this.forward(buf);
-    return this.#payload(length, S_PAYLOAD, after);
+    return this.payload(length, S_PAYLOAD, after);
   }
 
   /** A payload of `length` bytes follows: `state` is S_PAYLOAD for a data frame, S_CONTROL_PAYLOAD for a control frame. */
-  #payload(length: number, state: number, after: number): number {
+  private payload(length: number, state: number, after: number): number {
     if (length === 0) {
-      if (state === S_PAYLOAD) this.#dataFrameEnd();
+      if (state === S_PAYLOAD) this.dataFrameEnd();
     } else {
       this.#remaining = length;
       this.#state = state;
@@ -398,7 +400,7 @@ export abstract class FrameParser implements FrameSink {
     return after;
   }
 
-  #dataFrameEnd(): void {
+  private dataFrameEnd(): void {
     if (this.#msgFin) {
       const op = this.#msgOpcode;
       const size = this.#msgSize;
@@ -409,18 +411,18 @@ export abstract class FrameParser implements FrameSink {
     }
   }
 
-  #controlAssembled(): void {
+  private controlAssembled(): void {
     const ctrl = this.#ctrl!;
     const h = headerSize(ctrl[1], ctrl.length);
     this.#ctrl = null;
     this.#held = 0;
     this.#state = S_HEADER;
     const maskAt = (ctrl[1]! & 0x80) !== 0 ? h - 4 : -1;
-    if (this.#control(ctrl[0]! & 0x0f, ctrl, h, ctrl.length - h, maskAt)) this.forward(ctrl);
+    if (this.controlFrame(ctrl[0]! & 0x0f, ctrl, h, ctrl.length - h, maskAt)) this.forward(ctrl);
   }
 
   /** Unmask (when needed) a control frame's payload and hand it to the sink. */
-  #control(opcode: number, buf: Buffer, at: number, length: number, maskAt: number): boolean {
+  private controlFrame(opcode: number, buf: Buffer, at: number, length: number, maskAt: number): boolean {
     let p: Buffer;
     if (maskAt >= 0 && length > 0) {
       // Unmask into one shared scratch area: the payload is only valid during the sink call
@@ -444,12 +446,12 @@ export abstract class FrameParser implements FrameSink {
    * queued for a boundary (this is the last one), then the header (if held) and everything after
    * it, unparsed.
    */
-  #stop(buf: Buffer, start: number, inChunk: boolean, after: number): number {
+  private stopAt(buf: Buffer, start: number, inChunk: boolean, after: number): number {
     this.#state = S_STOPPED;
     this.#msgOpcode = 0;
     if (this.#pending !== null) {
-      if (inChunk) this.#emit(start);
-      this.#flushPending();
+      if (inChunk) this.emitUpTo(start);
+      this.flushPending();
     }
     if (!inChunk) this.forward(buf);
     return inChunk ? this.#chunk.length : after;
@@ -459,16 +461,16 @@ export abstract class FrameParser implements FrameSink {
    * A limit refused the frame starting at `start` (nothing of it sent): forward what precedes
    * it and the frames queued for a boundary, then nothing more.
    */
-  #refuse(start: number, inChunk: boolean): number {
-    if (inChunk) this.#emit(start);
+  private refuse(start: number, inChunk: boolean): number {
+    if (inChunk) this.emitUpTo(start);
     this.#from = this.#chunk.length;
     this.#state = S_DISCARD;
-    if (this.#pending !== null) this.#flushPending();
+    if (this.#pending !== null) this.flushPending();
     this.tooBig();
     return this.#chunk.length;
   }
 
-  #flushPending(): void {
+  private flushPending(): void {
     const list = this.#pending!;
     this.#pending = null;
     for (const f of list) this.forward(f);
@@ -508,7 +510,7 @@ export class SinkParser extends FrameParser {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** Scratch for unmasked control payloads (≤ 125 bytes; see #control). */
+/** Scratch for unmasked control payloads (≤ 125 bytes; see controlFrame). */
 const UNMASKED = Buffer.allocUnsafeSlow(MAX_CONTROL_PAYLOAD);
 
 /**

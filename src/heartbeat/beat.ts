@@ -4,8 +4,9 @@
  *
  * The RFC traps (research/protocol-and-reliability.md §1.3–1.4), and what this does about them:
  * - "A Pong frame sent in response to a Ping frame must have identical 'Application data'":
- *   our pings carry a 12-byte payload (magic + 8 random bytes), so an application's pong
- *   (often empty) is never mistaken for ours, and ours can be cut out of the stream.
+ *   our pings carry a 12-byte payload (magic, a random word of the process's, 30 random bits
+ *   of the ping's own), so an application's pong (often empty) is never mistaken for ours, and
+ *   ours can be cut out of the stream.
  * - A peer "MAY elect to send a Pong frame for only the most recently processed Ping frame":
  *   no ping of ours goes toward a leg while an application ping toward it awaits its pong.
  * - "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response, unless it
@@ -26,9 +27,15 @@ const MAGIC = 0x77737470;
 const PAYLOAD_LEN = 12;
 
 /** Random bytes drawn in batches, so a ping costs no syscall and no allocation of its own. */
-const pool = Buffer.allocUnsafe(8 * 512);
+const pool = Buffer.allocUnsafe(4 * 512);
 let poolAt = pool.length;
 const scratch = Buffer.allocUnsafe(PAYLOAD_LEN);
+/**
+ * The payload after the magic: this process's random word, then the ping's own 30 random bits.
+ * 30 bits, not 32, so that a leg holds it as a small integer: a number past 2^31 would need a
+ * heap number of its own in every session.
+ */
+const PROCESS_NONCE = randomFillSync(Buffer.allocUnsafe(4)).readUInt32BE(0);
 
 export interface HeartbeatSettings {
   /** 0 = no heartbeats. */
@@ -56,8 +63,8 @@ export interface BeatHost {
 }
 
 class LegBeat {
-  hi = 0;
-  lo = 0;
+  /** The random part of our outstanding ping's payload. */
+  nonce = 0;
   /** Our ping's frame while it waits in the parser for a boundary. */
   queued: Buffer | null = null;
   /**
@@ -90,7 +97,7 @@ export class SessionBeat implements Wakeable {
     // the object, a fraction in a heap number of its own — two per session, for nothing.
     this.#client.nextPingAt = Math.ceil(now + this.s.intervalMs);
     this.#backend.nextPingAt = this.#client.nextPingAt;
-    this.#reschedule(now);
+    this.reschedule(now);
   }
 
   stop(): void {
@@ -100,20 +107,20 @@ export class SessionBeat implements Wakeable {
 
   /** A pong arrived from `leg`. Returns true when it answers our ping (drop it). */
   onPong(leg: Leg, payload: Buffer): boolean {
-    const b = this.#leg(leg);
+    const b = this.legBeat(leg);
     if (
       b.sentAt !== 0 &&
       payload.length === PAYLOAD_LEN &&
       payload.readUInt32BE(0) === MAGIC &&
-      payload.readUInt32BE(4) === b.hi &&
-      payload.readUInt32BE(8) === b.lo
+      payload.readUInt32BE(4) === PROCESS_NONCE &&
+      payload.readUInt32BE(8) === b.nonce
     ) {
       const now = performance.now();
       this.host.onRtt(leg, (now - b.outAt) / 1000);
       b.sentAt = 0;
       b.outAt = 0;
       // The wheel holds this session at the pong deadline; bring it back to the next ping.
-      this.#reschedule(now);
+      this.reschedule(now);
       return true;
     }
     // Anyone else's pong: the application's ping toward this leg is answered.
@@ -123,7 +130,7 @@ export class SessionBeat implements Wakeable {
 
   /** An application ping is passing toward `leg`. */
   onAppPing(leg: Leg): void {
-    this.#leg(leg).appPing = true;
+    this.legBeat(leg).appPing = true;
   }
 
   /**
@@ -131,7 +138,7 @@ export class SessionBeat implements Wakeable {
    * once a close frame has passed either way ("unless it already received a Close frame").
    */
   onForward(leg: Leg): boolean {
-    const b = this.#leg(leg);
+    const b = this.legBeat(leg);
     b.queued = null;
     if (this.host.closing) {
       b.sentAt = 0;
@@ -143,8 +150,10 @@ export class SessionBeat implements Wakeable {
 
   /** The leg's queued ping, for the flow's cheap identity check. */
   queuedToward(leg: Leg): Buffer | null {
-    return this.#leg(leg).queued;
+    return this.legBeat(leg).queued;
   }
+
+  // Helpers are `private`, not `#private`: #methods put a brand in every instance (8 bytes).
 
   wake(now: number): void {
     if (this.#stopped || this.host.closing) return;
@@ -155,32 +164,31 @@ export class SessionBeat implements Wakeable {
     }
     if (s.intervalMs > 0) {
       for (const leg of LEGS) {
-        const b = this.#leg(leg);
+        const b = this.legBeat(leg);
         if (b.sentAt !== 0) {
-          if (now >= this.#deadline(leg, b, now)) {
+          if (now >= this.deadline(leg, b, now)) {
             this.host.onDead(leg);
             return;
           }
         } else if (b.queued === null && now >= b.nextPingAt) {
           b.nextPingAt = Math.ceil(now + s.intervalMs);
-          if (!b.appPing) this.#ping(leg, b);
+          if (!b.appPing) this.ping(leg, b);
         }
       }
     }
-    this.#reschedule(now);
+    this.reschedule(now);
   }
 
-  #ping(leg: Leg, b: LegBeat): void {
-    if (poolAt + 8 > pool.length) {
+  private ping(leg: Leg, b: LegBeat): void {
+    if (poolAt + 4 > pool.length) {
       randomFillSync(pool);
       poolAt = 0;
     }
-    b.hi = pool.readUInt32BE(poolAt);
-    b.lo = pool.readUInt32BE(poolAt + 4);
-    poolAt += 8;
+    b.nonce = pool.readUInt32BE(poolAt) >>> 2;
+    poolAt += 4;
     scratch.writeUInt32BE(MAGIC, 0);
-    scratch.writeUInt32BE(b.hi, 4);
-    scratch.writeUInt32BE(b.lo, 8);
+    scratch.writeUInt32BE(PROCESS_NONCE, 4);
+    scratch.writeUInt32BE(b.nonce, 8);
     // Toward the backend the proxy speaks as a client: masked with a fresh key (§5.3).
     const frame = controlFrame(Opcode.Ping, scratch, leg === 'backend');
     b.queued = frame;
@@ -190,28 +198,28 @@ export class SessionBeat implements Wakeable {
   }
 
   /** When `leg` counts as dead if its pong has not come. */
-  #deadline(leg: Leg, b: LegBeat, now: number): number {
+  private deadline(leg: Leg, b: LegBeat, now: number): number {
     // A ping still waiting behind a frame that the leg keeps taking: the leg is alive.
     const progress = b.queued !== null && this.host.accepting(leg) ? now : this.host.lastProgress(leg);
     return Math.max(b.sentAt, progress) + this.s.timeoutMs;
   }
 
-  #reschedule(now: number): void {
+  private reschedule(now: number): void {
     if (this.#stopped) return;
     const s = this.s;
     let next = Infinity;
     if (s.idleMs > 0) next = Math.max(this.host.lastRecv('client'), this.host.lastRecv('backend')) + s.idleMs;
     if (s.intervalMs > 0) {
       for (const leg of LEGS) {
-        const b = this.#leg(leg);
-        const t = b.sentAt !== 0 ? this.#deadline(leg, b, now) : b.nextPingAt;
+        const b = this.legBeat(leg);
+        const t = b.sentAt !== 0 ? this.deadline(leg, b, now) : b.nextPingAt;
         if (t < next) next = t;
       }
     }
     if (next !== Infinity) this.wheel.schedule(this, Math.max(next, now + 1));
   }
 
-  #leg(leg: Leg): LegBeat {
+  private legBeat(leg: Leg): LegBeat {
     return leg === 'client' ? this.#client : this.#backend;
   }
 }

@@ -250,6 +250,11 @@ const CLOSE_TO = 4;
 const OUR_CLOSE_TO = 16;
 /** The leg's TCP has ended (FIN or error): it is gone, whatever follows. */
 const LEG_ENDED = 64;
+// Session-wide bits, above both legs' (flag and flag << 1) range.
+/** One of the two sockets has closed. */
+const ONE_SOCKET_CLOSED = 256;
+/** Both sockets closed and the session was reported. */
+const ENDED = 512;
 
 function bit(flag: number, leg: Leg): number {
   return leg === 'client' ? flag : flag << 1;
@@ -424,11 +429,12 @@ export class Session implements BeatHost {
   #code = -1;
   #initiator: Initiator = 'proxy';
   #reason: string | undefined;
-  /** CLOSE_FROM, CLOSE_TO, OUR_CLOSE_TO and LEG_ENDED bits of both legs. */
+  /**
+   * CLOSE_FROM, CLOSE_TO, OUR_CLOSE_TO and LEG_ENDED bits of both legs, ONE_SOCKET_CLOSED and
+   * ENDED: one number instead of a field each (8 bytes a field, in every session).
+   */
   #state = 0;
   #closeTimer: NodeJS.Timeout | undefined;
-  #open = 2;
-  #ended = false;
 
   /**
    * @param server the server this session runs on (for the caller's `onEnd` bookkeeping)
@@ -454,11 +460,12 @@ export class Session implements BeatHost {
     this.beat = hb.intervalMs > 0 || hb.idleMs > 0 ? new SessionBeat(this, opts.wheel, hb) : undefined;
   }
 
-  #has(flag: number, leg: Leg): boolean {
+  // Helpers are `private`, not `#private`: #methods put a brand in every instance (8 bytes).
+  private hasBit(flag: number, leg: Leg): boolean {
     return (this.#state & bit(flag, leg)) !== 0;
   }
 
-  #set(flag: number, leg: Leg): void {
+  private setBit(flag: number, leg: Leg): void {
     this.#state |= bit(flag, leg);
   }
 
@@ -486,7 +493,7 @@ export class Session implements BeatHost {
   }
 
   get closing(): boolean {
-    return this.#code >= 0 || this.#ended;
+    return this.#code >= 0 || this.ended;
   }
 
   onRtt(leg: Leg, seconds: number): void {
@@ -523,6 +530,9 @@ export class Session implements BeatHost {
       sock.on('drain', onSocketDrain);
       compactListeners(sock);
       readDirect(sock);
+      // The address object cached by the handshake's `remoteAddress` (~50 bytes): the session
+      // keeps the client's address in its info, and Node asks the handle again if anyone reads it.
+      (sock as unknown as { _peername?: unknown })._peername = undefined;
     }
     this.hub.sessionOpen(this.info);
     if (backendHead.length > 0) this.b2c.onData(backendHead);
@@ -540,17 +550,17 @@ export class Session implements BeatHost {
   /** A close frame passed from `flow.srcLeg`. Returns whether to forward it. */
   onCloseFrame(flow: Flow, payload: Buffer): boolean {
     const from = flow.srcLeg;
-    this.#set(CLOSE_FROM, from);
+    this.setBit(CLOSE_FROM, from);
     if (this.#code < 0) {
       this.#code = closeCodeOf(payload);
       this.#initiator = from;
     }
-    this.#armCloseTimer();
+    this.armCloseTimer();
     // A close answering the proxy's own close is for the proxy, not for the other peer; and a
     // leg that already got the proxy's close must not get a second one. A peer's own closes
     // (even a second one) pass through untouched.
-    if (this.#has(OUR_CLOSE_TO, from) || this.#has(OUR_CLOSE_TO, flow.dstLeg)) return false;
-    this.#set(CLOSE_TO, flow.dstLeg);
+    if (this.hasBit(OUR_CLOSE_TO, from) || this.hasBit(OUR_CLOSE_TO, flow.dstLeg)) return false;
+    this.setBit(CLOSE_TO, flow.dstLeg);
     return true;
   }
 
@@ -558,9 +568,9 @@ export class Session implements BeatHost {
   onTooBig(flow: Flow): void {
     this.hub.error(this.info.route, this.info.backend, 'message_too_big');
     const toSender = flow === this.c2b ? this.b2c : this.c2b;
-    this.#record(1009, 'proxy', 'message_too_big');
-    this.#sendClose(toSender, 1009, 'message too big');
-    this.#sendClose(flow, 1001, 'peer sent a message too big');
+    this.record(1009, 'proxy', 'message_too_big');
+    this.sendClose(toSender, 1009, 'message too big');
+    this.sendClose(flow, 1001, 'peer sent a message too big');
   }
 
   /**
@@ -568,20 +578,20 @@ export class Session implements BeatHost {
    * had one (at a frame boundary), then `timeouts.close` for the peers to finish.
    */
   close(code: number, reason: string, errorType?: string): void {
-    if (this.#ended) return;
+    if (this.ended) return;
     if (errorType !== undefined) this.hub.error(this.info.route, this.info.backend, errorType);
-    this.#record(code, 'proxy', reason);
-    this.#sendClose(this.b2c, code, reason);
-    this.#sendClose(this.c2b, code, reason);
+    this.record(code, 'proxy', reason);
+    this.sendClose(this.b2c, code, reason);
+    this.sendClose(this.c2b, code, reason);
   }
 
   /**
    * A leg is dead (no pong in time): record 1006 for it and end the session as if it dropped.
    */
   legDead(leg: Leg, errorType: string): void {
-    if (this.#ended) return;
+    if (this.ended) return;
     this.hub.error(this.info.route, this.info.backend, errorType);
-    this.#record(ABNORMAL, leg, errorType);
+    this.record(ABNORMAL, leg, errorType);
     const sock = leg === 'client' ? this.client : this.backend;
     sock.destroy();
   }
@@ -593,33 +603,33 @@ export class Session implements BeatHost {
   }
 
   get ended(): boolean {
-    return this.#ended;
+    return (this.#state & ENDED) !== 0;
   }
 
-  #record(code: number, initiator: Initiator, reason?: string): void {
+  private record(code: number, initiator: Initiator, reason?: string): void {
     if (this.#code >= 0) return;
     this.#code = code;
     this.#initiator = initiator;
     this.#reason = reason;
   }
 
-  #sendClose(flow: Flow, code: number, reason: string): void {
+  private sendClose(flow: Flow, code: number, reason: string): void {
     const leg = flow.dstLeg;
-    if (this.#has(CLOSE_TO, leg) || !flow.dst.writable) return;
-    this.#set(CLOSE_TO | OUR_CLOSE_TO, leg);
+    if (this.hasBit(CLOSE_TO, leg) || !flow.dst.writable) return;
+    this.setBit(CLOSE_TO | OUR_CLOSE_TO, leg);
     flow.injectFrame(closeFrame(code, reason, leg === 'backend'));
-    this.#armCloseTimer();
+    this.armCloseTimer();
   }
 
-  #armCloseTimer(): void {
-    if (this.#closeTimer !== undefined || this.#ended) return;
+  private armCloseTimer(): void {
+    if (this.#closeTimer !== undefined || this.ended) return;
     this.#closeTimer = setTimeout(onCloseTimeout, this.#opts.closeTimeoutMs, this);
     this.#closeTimer.unref();
   }
 
   /** @internal `timeouts.close` passed: give up on the peers. */
   closeTimedOut(): void {
-    this.#record(ABNORMAL, 'proxy', 'close_timeout');
+    this.record(ABNORMAL, 'proxy', 'close_timeout');
     this.hub.error(this.info.route, this.info.backend, 'close_timeout');
     this.destroy();
   }
@@ -634,14 +644,14 @@ export class Session implements BeatHost {
     const other = leg === 'client' ? this.backend : this.client;
     const toOther = leg === 'client' ? this.c2b : this.b2c;
     if (failed) gone.destroy();
-    this.#armCloseTimer();
-    this.#set(LEG_ENDED, leg);
+    this.armCloseTimer();
+    this.setBit(LEG_ENDED, leg);
     // When the other leg left first, this one ending is the consequence, not news for it.
-    if (!this.#has(CLOSE_FROM, leg) && !this.#has(LEG_ENDED, toOther.dstLeg)) {
-      this.#record(ABNORMAL, leg);
-      if (!this.#has(CLOSE_TO, toOther.dstLeg) && other.writable) {
+    if (!this.hasBit(CLOSE_FROM, leg) && !this.hasBit(LEG_ENDED, toOther.dstLeg)) {
+      this.record(ABNORMAL, leg);
+      if (!this.hasBit(CLOSE_TO, toOther.dstLeg) && other.writable) {
         if (toOther.atBoundary) {
-          this.#set(CLOSE_TO | OUR_CLOSE_TO, toOther.dstLeg);
+          this.setBit(CLOSE_TO | OUR_CLOSE_TO, toOther.dstLeg);
           // 1014 "Bad Gateway" toward the client; 1001 "going away" toward the backend.
           toOther.forward(closeFrame(leg === 'backend' ? 1014 : 1001, `${leg} went away`, leg === 'client'));
         } else {
@@ -656,7 +666,8 @@ export class Session implements BeatHost {
 
   /** @internal One of the two sockets closed. */
   socketClosed(): void {
-    if (--this.#open > 0) {
+    if ((this.#state & ONE_SOCKET_CLOSED) === 0) {
+      this.#state |= ONE_SOCKET_CLOSED;
       // One socket is gone: make sure the other follows (it may be waiting on a peer).
       if (this.client.destroyed !== this.backend.destroyed) {
         const other = this.client.destroyed ? this.backend : this.client;
@@ -664,12 +675,12 @@ export class Session implements BeatHost {
       }
       return;
     }
-    this.#finish();
+    this.finish();
   }
 
-  #finish(): void {
-    if (this.#ended) return;
-    this.#ended = true;
+  private finish(): void {
+    if (this.ended) return;
+    this.#state |= ENDED;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.beat?.stop();
     const code = this.#code < 0 ? ABNORMAL : this.#code;
