@@ -5,7 +5,8 @@
  * test fails when small reads are handed on in place). Slow raw readers — clients in one test,
  * backends in the other — read a mixed stream (small frames in small writes, large frames in
  * bulk writes, frames that came with the handshake) and every byte they get must match what
- * was sent.
+ * was sent. Bulk streams read into buffers of their own, within a budget: past it they are
+ * copied like small reads, and every buffer goes back to the budget when its session ends.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net, { type Socket } from 'node:net';
@@ -13,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertNoLeaks, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
 import { crashGuard } from '../../helpers/backends.js';
+import { bulkReads } from '../../../src/proxy/tunnel.js';
 import { FIXED_MASK, Prng, acceptKey, frame as rawFrame, headEnd, rawBackend, requestKey, upgradeRequest, type RawBackend, type RawConn } from '../../helpers/raw.js';
 
 crashGuard();
@@ -70,68 +72,34 @@ function sha(b: Buffer): string {
 
 describe('tunnel reads into a reused buffer', () => {
   it('slow clients receive exactly what their backends sent (small and large frames, concurrent sessions)', async () => {
-    const plans = new Map<string, { writes: Buffer[][]; total: Buffer }>();
-    backend = await rawBackend((conn, head) => {
-      // The client names its plan in the path, so each session streams its own bytes.
-      const m = /^GET \/(small|medium|mixed)(\d+)/.exec(head)!;
-      const seed = Number(m[2]);
-      const plan = streamPlan(seed, m[1] as 'small' | 'medium' | 'mixed');
-      plans.set(String(seed), plan);
-      const [first, ...rest] = plan.writes;
-      const key = requestKey(head);
-      // The first frames come in the same write as the 101: the dialler's `head`.
-      conn.socket.write(
-        Buffer.concat([
-          Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`),
-          ...first!,
-        ]),
-      );
-      void (async () => {
-        for (const batch of rest) {
-          const ok = conn.socket.write(Buffer.concat(batch));
-          if (!ok) await new Promise((r) => conn.socket.once('drain', r));
-          else await new Promise((r) => setImmediate(r));
-          if (conn.socket.destroyed) return;
-        }
-      })();
-    });
-    p = await startProxy(simpleConfig([backend.url]));
-
-    const sessions = [
+    await slowClientsReceiveExactly([
       ['small', 11],
       ['medium', 22],
       ['mixed', 33],
-    ] as const;
-    const results = await Promise.all(
-      sessions.map(async ([kind, seed]) => {
-        const c = await slowClient(p!.port);
-        c.socket.write(upgradeRequest(`/${kind}${seed}`).text);
-        const h = await c.headReceived;
-        expect(h.toString('latin1').slice(0, 12), h.toString('latin1')).toBe('HTTP/1.1 101');
-        const plan = await until(() => plans.get(String(seed)));
-        const want = plan.total.length;
-        // Not reading at first: the proxy's writes toward this client fill its socket, and from
-        // then on some stay queued (partly written) while the backend streams on. Then one
-        // small read per millisecond, and finally everything.
-        await sleep(300);
-        const deadline = Date.now() + 30_000;
-        for (let i = 0; c.bodyLength() < want && Date.now() < deadline && !c.socket.destroyed; i++) {
-          if (i === 200) c.fast();
-          c.socket.resume();
-          await sleep(1);
-        }
-        const all = Buffer.concat(c.chunks);
-        const body = all.subarray(headEnd(all));
-        return { kind, len: body.length, sha: sha(body), wantLen: want, wantSha: sha(plan.total) };
-      }),
-    );
-    for (const r of results) expect({ kind: r.kind, len: r.len, sha: r.sha }).toEqual({ kind: r.kind, len: r.wantLen, sha: r.wantSha });
-    // Every data frame was counted once: framing was followed through all of it.
-    const frames = [...plans.values()].reduce((n, plan) => n + plan.writes.flat().length, 0);
-    expect(p.rec.messages.filter((m) => m.dir === 'backend_to_client')).toHaveLength(frames);
-    expect(p.rec.violations).toEqual([]);
-    for (const r of raws) r.socket.destroy();
-    await assertNoLeaks(p);
+    ]);
+    // Every bulk read buffer went back to the budget when its session ended.
+    expect(bulkReads.inUse).toBe(0);
+  }, 60_000);
+
+  it('past the bulk-buffer budget, bulk reads are copied out of the shared buffer, and stay exact', async () => {
+    const max = bulkReads.max;
+    bulkReads.max = 1;
+    let most = 0;
+    try {
+      await slowClientsReceiveExactly(
+        [
+          ['mixed', 77],
+          ['mixed', 78],
+          ['medium', 79],
+        ],
+        () => (most = Math.max(most, bulkReads.inUse)),
+      );
+    } finally {
+      bulkReads.max = max;
+    }
+    // One flow at a time read in place; the others were copied (and were exact, above).
+    expect(most).toBe(1);
+    expect(bulkReads.inUse).toBe(0);
   }, 60_000);
 
   it('slow backends receive exactly what their clients sent (small and large frames, concurrent sessions)', async () => {
@@ -211,8 +179,74 @@ describe('tunnel reads into a reused buffer', () => {
     for (const c of conns.values()) c.socket.destroy();
     for (const r of raws) r.socket.destroy();
     await assertNoLeaks(p);
+    expect(bulkReads.inUse).toBe(0);
   }, 60_000);
 });
+
+/**
+ * Slow raw clients, one per session, each read what its backend streams (see `streamPlan`);
+ * every byte must match. `sample` runs at every step of the clients' reading.
+ */
+async function slowClientsReceiveExactly(sessions: readonly (readonly ['small' | 'medium' | 'mixed', number])[], sample: () => void = () => {}): Promise<void> {
+  const plans = new Map<string, { writes: Buffer[][]; total: Buffer }>();
+  backend = await rawBackend((conn, head) => {
+    // The client names its plan in the path, so each session streams its own bytes.
+    const m = /^GET \/(small|medium|mixed)(\d+)/.exec(head)!;
+    const seed = Number(m[2]);
+    const plan = streamPlan(seed, m[1] as 'small' | 'medium' | 'mixed');
+    plans.set(String(seed), plan);
+    const [first, ...rest] = plan.writes;
+    const key = requestKey(head);
+    // The first frames come in the same write as the 101: the dialler's `head`.
+    conn.socket.write(
+      Buffer.concat([
+        Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`),
+        ...first!,
+      ]),
+    );
+    void (async () => {
+      for (const batch of rest) {
+        const ok = conn.socket.write(Buffer.concat(batch));
+        if (!ok) await new Promise((r) => conn.socket.once('drain', r));
+        else await new Promise((r) => setImmediate(r));
+        if (conn.socket.destroyed) return;
+      }
+    })();
+  });
+  p = await startProxy(simpleConfig([backend.url]));
+
+  const results = await Promise.all(
+    sessions.map(async ([kind, seed]) => {
+      const c = await slowClient(p!.port);
+      c.socket.write(upgradeRequest(`/${kind}${seed}`).text);
+      const h = await c.headReceived;
+      expect(h.toString('latin1').slice(0, 12), h.toString('latin1')).toBe('HTTP/1.1 101');
+      const plan = await until(() => plans.get(String(seed)));
+      const want = plan.total.length;
+      // Not reading at first: the proxy's writes toward this client fill its socket, and from
+      // then on some stay queued (partly written) while the backend streams on. Then one
+      // small read per millisecond, and finally everything.
+      await sleep(300);
+      const deadline = Date.now() + 30_000;
+      for (let i = 0; c.bodyLength() < want && Date.now() < deadline && !c.socket.destroyed; i++) {
+        if (i === 200) c.fast();
+        c.socket.resume();
+        sample();
+        await sleep(1);
+      }
+      const all = Buffer.concat(c.chunks);
+      const body = all.subarray(headEnd(all));
+      return { kind, len: body.length, sha: sha(body), wantLen: want, wantSha: sha(plan.total) };
+    }),
+  );
+  for (const r of results) expect({ kind: r.kind, len: r.len, sha: r.sha }).toEqual({ kind: r.kind, len: r.wantLen, sha: r.wantSha });
+  // Every data frame was counted once: framing was followed through all of it.
+  const frames = [...plans.values()].reduce((n, plan) => n + plan.writes.flat().length, 0);
+  expect(p.rec.messages.filter((m) => m.dir === 'backend_to_client')).toHaveLength(frames);
+  expect(p.rec.violations).toEqual([]);
+  for (const r of raws) r.socket.destroy();
+  await assertNoLeaks(p);
+}
 
 async function until<T>(get: () => T | undefined, timeoutMs = 5000): Promise<T> {
   const start = Date.now();
