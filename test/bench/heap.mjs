@@ -6,22 +6,22 @@
  *
  *   node test/bench/heap.mjs [--sessions N] [--bare] [--no-message] [--top K] [--dist DIR]
  *
- * It starts a `ws` echo backend in this process and `dist/cli.js serve` as a child with
- * `--heapsnapshot-signal` (metrics on and heartbeats at 30 s, as the `wstap` target of run.mjs;
- * `--bare`: neither), opens 20 sessions to warm up, takes snapshot A, opens N more (each sends
- * one message and waits for its echo, unless `--no-message`), takes snapshot B and prints bytes
+ * It starts a `ws` echo backend in this process and the `wstap` target of run.mjs (metrics on,
+ * heartbeats at 30 s; `--bare`: `wstap-bare`, neither) with `--heapsnapshot-signal`, opens 20
+ * sessions to warm up, takes snapshot A, opens N more (each sends one message and waits for
+ * its echo, unless `--no-message`), takes snapshot B and prints bytes
  * and objects per session by (type, constructor). Fixed costs that grew between the snapshots
  * (JIT code, hash-table backing stores) show up as fractions of an object per session.
  * Snapshots go to a temp dir that is removed at the end. Loopback only; every wait is bounded.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
-import { freePort, hardNofile, sleep, waitForPort } from './lib.mjs';
+import { hardNofile, sleep, stopProcess } from './lib.mjs';
+import { startTarget } from './targets.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: opt } = parseArgs({
@@ -44,41 +44,22 @@ if (hardNofile() < 2 * N + 500) {
   console.error(`heap.mjs: ${N} sessions need ${2 * N + 500} file descriptors, the limit is ${hardNofile()}: lower --sessions, or raise it (ulimit -n)`);
   process.exit(2);
 }
-const dist = resolve(repo, opt.dist ?? 'dist');
 const dir = mkdtempSync(join(tmpdir(), 'wstap-heap-'));
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
 await new Promise((r) => wss.once('listening', r));
 wss.on('connection', (ws) => ws.on('message', (d, binary) => ws.send(d, { binary })));
-const port = await freePort();
-const adminPort = await freePort();
-writeFileSync(
-  join(dir, 'wstap.yaml'),
-  [
-    `listen: { host: 127.0.0.1, port: ${port} }`,
-    `admin: { enabled: true, host: 127.0.0.1, port: ${adminPort} }`,
-    `backends:`,
-    `  bench:`,
-    `    servers:`,
-    `      - { id: bench-1, url: "ws://127.0.0.1:${wss.address().port}" }`,
-    `routes:`,
-    `  - { name: bench, match: { path: / }, backend: bench }`,
-    opt.bare ? `heartbeat: { interval: 0 }` : `heartbeat: { interval: 30s, timeout: 10s }`,
-    `limits: { max_connections: ${N + 1000} }`,
-    `telemetry: { service_name: wstap-heap, prometheus: ${!opt.bare} }`,
-    `log: { level: error }`,
-    '',
-  ].join('\n'),
-);
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
-const child = spawn(process.execPath, ['--heapsnapshot-signal=SIGUSR2', join(dist, 'cli.js'), 'serve', '--config', join(dir, 'wstap.yaml')], {
-  cwd: dir,
-  env,
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
 const clients = [];
+let target;
 try {
-  await waitForPort(port, 10_000, () => child.exitCode === null);
+  // The same wstap as run.mjs's targets, with snapshots on SIGUSR2, written into `dir`.
+  target = await startTarget(opt.bare ? 'wstap-bare' : 'wstap', wss.address().port, {
+    dir,
+    dist: resolve(repo, opt.dist ?? 'dist'),
+    sessions: N,
+    nofile: 2 * N + 500,
+    nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`],
+  });
   await openSessions(20);
   const a = await snapshot();
   await openSessions(N);
@@ -86,9 +67,7 @@ try {
   report(aggregate(a), aggregate(b));
 } finally {
   for (const ws of clients) ws.terminate();
-  child.kill('SIGTERM');
-  await Promise.race([new Promise((r) => child.once('exit', r)), sleep(5000)]);
-  if (child.exitCode === null) child.kill('SIGKILL');
+  await stopProcess(target?.rec);
   wss.close();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -98,7 +77,7 @@ async function openSessions(n) {
   for (let i = 0; i < n; i += 100) {
     const batch = [];
     for (let j = i; j < Math.min(n, i + 100); j++) {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+      const ws = new WebSocket(`ws://127.0.0.1:${target.port}/`, { perMessageDeflate: false });
       clients.push(ws);
       batch.push(
         new Promise((res, rej) => {
@@ -123,7 +102,7 @@ async function openSessions(n) {
 /** Ask the child for a heap snapshot and wait until it is written. */
 async function snapshot() {
   const before = new Set(readdirSync(dir));
-  child.kill('SIGUSR2');
+  process.kill(target.rec.child.pid, 'SIGUSR2');
   for (let i = 0; i < 600; i++) {
     await sleep(100);
     const f = readdirSync(dir).find((x) => x.endsWith('.heapsnapshot') && !before.has(x));
