@@ -231,8 +231,8 @@ export abstract class FrameParser implements FrameSink {
    * as a message and skipped over (its bytes are forwarded with the rest of the chunk). Anything
    * else (control frames, fragments, 64-bit lengths, a header split across chunks, a payload
    * running past the chunk, any violation) stops the loop at that frame's first byte for the
-   * general path to handle. Called at a frame boundary,
-   * with no data message open. Returns the position where the general path takes over.
+   * general path to handle. Called at a frame boundary, with no data message open. Returns the
+   * position where the general path takes over.
    */
   private wholeMessages(chunk: Buffer, pos: number, len: number): number {
     const o = this.opts;

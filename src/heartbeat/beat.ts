@@ -20,7 +20,7 @@ import { randomFillSync } from 'node:crypto';
 import type { Leg } from '../events.js';
 import { controlFrame } from '../frames/close.js';
 import { Opcode } from '../frames/constants.js';
-import type { TimerWheel, Wakeable } from './wheel.js';
+import { nowMs, type TimerWheel, type Wakeable } from './wheel.js';
 
 /** "wstp": marks the payload of the proxy's pings. */
 const MAGIC = 0x77737470;
@@ -192,7 +192,7 @@ export class SessionBeat implements Wakeable {
     // Toward the backend the proxy speaks as a client: masked with a fresh key (§5.3).
     const frame = controlFrame(Opcode.Ping, scratch, leg === 'backend');
     b.queued = frame;
-    b.sentAt = Math.floor(performance.now()); // whole ms: a small integer, not a heap number per leg
+    b.sentAt = nowMs();
     // Written now (onForward runs synchronously), or when the frame in progress ends.
     this.host.injectToward(leg, frame);
   }

@@ -5,6 +5,16 @@
  * up to `granularityMs`, so sessions due within the same slot wake together.
  */
 
+/**
+ * `performance.now()` in whole milliseconds, for times kept per session (heartbeat, idle and
+ * open clocks). A whole number stays a small integer inside the object; a fraction needs a heap
+ * number of its own (16 bytes) per field of every session. Every store to such a field must go
+ * through this: one fraction in one object turns the field into a boxed one for all of them.
+ */
+export function nowMs(): number {
+  return Math.floor(performance.now());
+}
+
 export interface Wakeable {
   /** Called when the scheduled time has come; the item is no longer scheduled. */
   wake(now: number): void;

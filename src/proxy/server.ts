@@ -26,7 +26,7 @@ import { relayRefusal, write101 } from './respond.js';
 import { Session, type TunnelOptions } from './tunnel.js';
 import { TrustedProxies, unmapV4 } from './client-ip.js';
 import type { CoreSnapshot } from '../snapshot.js';
-import { TimerWheel } from '../heartbeat/wheel.js';
+import { TimerWheel, nowMs } from '../heartbeat/wheel.js';
 
 export interface ProxyServerOptions {
   readonly config: Config;
@@ -501,8 +501,7 @@ export class ProxyServer {
       route: t.route.name,
       backend: backend.id,
       pool: t.pool.name,
-      // Whole ms: a small integer in the object instead of a heap number per session.
-      openedAt: Math.floor(performance.now()),
+      openedAt: nowMs(),
       clientIp: t.clientIp,
     };
     const session = new Session(client, backendSocket, info, this.#tunnel, backend, extensions);

@@ -20,7 +20,7 @@ import { ABNORMAL, closeCodeOf, closeFrame } from '../frames/close.js';
 import type { Direction, EventHub, Initiator, Leg, SessionInfo } from '../events.js';
 import type { Logger } from '../log.js';
 import { SessionBeat, type BeatHost, type HeartbeatSettings } from '../heartbeat/beat.js';
-import type { TimerWheel } from '../heartbeat/wheel.js';
+import { nowMs, type TimerWheel } from '../heartbeat/wheel.js';
 import type { Backend } from '../balance/backend.js';
 
 /**
@@ -289,16 +289,6 @@ const ENDED = 512;
 
 function bit(flag: number, leg: Leg): number {
   return leg === 'client' ? flag : flag << 1;
-}
-
-/**
- * `performance.now()` in whole milliseconds, for times kept per session (heartbeat and idle
- * clocks). A whole number stays a small integer inside the object; a fraction needs a heap
- * number of its own (16 bytes) per field of every session. Every store to such a field must go
- * through this: one fraction in one object turns the field into a boxed one for all of them.
- */
-function nowMs(): number {
-  return Math.floor(performance.now());
 }
 
 /**
@@ -598,7 +588,7 @@ export class Session implements BeatHost {
   /** A message from `flow.srcLeg` broke `limits.max_message_bytes`: 1009 to it, 1001 to the other. */
   onTooBig(flow: Flow): void {
     this.hub.error(this.info.route, this.info.backend, 'message_too_big');
-    const toSender = flow === this.c2b ? this.b2c : this.c2b;
+    const toSender = flow.reverse;
     this.record(1009, 'proxy', 'message_too_big');
     this.sendClose(toSender, 1009, 'message too big');
     this.sendClose(flow, 1001, 'peer sent a message too big');
