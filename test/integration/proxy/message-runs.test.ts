@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertNoLeaks, simpleConfig, startProxy, type RunningProxy } from '../../helpers/proxy.js';
-import { acceptKey, decodeFrames, frame, framesAfterHead, rawBackend, rawWebSocket, requestKey, type RawBackend } from '../../helpers/raw.js';
+import { acceptKey, decodeFrames, frame, framesAfterHead, rawBackend, rawWebSocket, requestKey, type RawBackend, type RawConn } from '../../helpers/raw.js';
 
 let p: RunningProxy | undefined;
 let backend: RawBackend | undefined;
@@ -34,15 +34,17 @@ describe('message runs', () => {
       [bin(300), { type: 'binary', size: 300 }],
       [bin(64), { type: 'binary', size: 64 }],
     ];
+    let backendConn: RawConn | undefined;
     backend = await rawBackend((conn, head) => {
+      backendConn = conn;
       conn.socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(requestKey(head))}\r\n\r\n`);
-      // After the 101 has gone its own way: all frames in one write, read in one go.
-      setTimeout(() => conn.socket.write(Buffer.concat(plan.map(([f]) => f))), 20);
     });
     p = await startProxy(simpleConfig([backend.url]));
     const calls: number[] = [];
     p.hub.subscribe({ message: (_s, _d, _t, _size, _at, count) => void calls.push(count ?? 1) });
     const { client } = await rawWebSocket(p.port);
+    // Once the 101 has reached the client (the tunnel runs): all frames in one write, read in one go.
+    backendConn!.socket.write(Buffer.concat(plan.map(([f]) => f)));
     await client.waitFor(() => framesAfterHead(client).frames.length === plan.length, 'every frame');
     expect(framesAfterHead(client).frames.map((f) => f.payload.length)).toEqual(plan.map(([f]) => decodeFrames(f).frames[0]!.payload.length));
 
