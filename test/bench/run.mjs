@@ -461,6 +461,8 @@ const RATIOS = [
   ['wstap-bare', 'nginx-64k', 'bare/ngx64'],
   ['wstap-bare', 'haproxy', 'bare/hap'],
   ['wstap', 'wstap-bare', 'on/bare'],
+  ['wstap', 'node-floor', 'wstap/floor'],
+  ['node-floor', 'nginx', 'floor/ngx'],
   ['wstap-2w', 'wstap', '2w/1w'],
 ];
 

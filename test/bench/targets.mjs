@@ -11,15 +11,18 @@
  *   nginx       nginx -c, worker_processes 1, default buffers (proxy_buffer_size 4k)
  *   nginx-64k   the same with proxy_buffer_size 64k (the fair peer for bulk streams)
  *   haproxy     haproxy -f -db, nbthread 1, mode http, timeout tunnel
+ *   node-floor  node-floor.mjs: the least a Node passthrough does (forward the request head,
+ *               then pipe bytes both ways): what Node itself costs, under any wstap
  *
  * All single-threaded (one worker / one thread / one event loop), like for like on 2 cores,
  * except wstap-2w, which is there to show what a second core buys.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { childrenOf, freePort, startProcess, waitForPort, which, alive } from './lib.mjs';
 
-export const ALL_TARGETS = ['direct', 'wstap', 'wstap-bare', 'wstap-2w', 'nginx', 'nginx-64k', 'haproxy'];
+export const ALL_TARGETS = ['direct', 'wstap', 'wstap-bare', 'wstap-2w', 'nginx', 'nginx-64k', 'haproxy', 'node-floor'];
 
 /** Targets that run on more than one core: never pinned to one. */
 export function multiCore(target) {
@@ -165,6 +168,13 @@ export async function startTarget(target, backendPort, ctx) {
       cpus: ctx.cpus,
       nofile: ctx.nofile,
       logFile: join(dir, 'haproxy.log'),
+    });
+  } else if (target === 'node-floor') {
+    const args = JSON.stringify({ port, backendPort });
+    rec = startProcess(target, [process.execPath, ...(ctx.nodeArgs ?? []), fileURLToPath(new URL('node-floor.mjs', import.meta.url)), args], {
+      cpus: ctx.cpus,
+      nofile: ctx.nofile,
+      logFile: join(dir, `${target}.log`),
     });
   } else {
     throw new Error(`unknown target ${target}`);
