@@ -54,5 +54,5 @@ rect{stroke:var(--bg);stroke-width:1px}rect.c{fill:var(--c)}rect.b{fill:var(--b)
 footer{color:var(--muted);font-size:.875rem;padding-bottom:1.5rem}
 footer p+p{margin-top:.25rem}
 a{color:var(--c)}
-@media (max-width:30rem){header,main,footer{padding-left:.6rem;padding-right:.6rem}main{gap:.75rem}section{padding:.75rem .6rem}th,td{padding:.3rem .3rem}.cards{gap:.5rem}.cards div{padding:.45rem .6rem}}
+@media (max-width:30rem){header,main,footer{padding-left:.6rem;padding-right:.6rem}main{gap:.75rem}section{padding:.75rem .6rem}th,td{padding:.3rem .3rem}.n{white-space:normal}.cards{gap:.5rem}.cards div{padding:.45rem .6rem}}
 `;

@@ -103,6 +103,9 @@ async function status(admin: string): Promise<StatusDocument> {
 const text = async (page: Page, testid: string) => ((await page.getByTestId(testid).textContent()) ?? '').trim();
 const number = async (page: Page, testid: string) => Number((await text(page, testid)).replace(/[^\d.-]/g, ''));
 const VERDICT = { healthy: 'Healthy', alert: 'Alert', no_data: 'No data' } as const;
+/** Runs in the page: the tables wider than their box (each scrolls sideways inside it). */
+const overflowingTables = () =>
+  [...document.querySelectorAll('.scroll')].filter((e) => e.scrollWidth > e.clientWidth).map((e) => e.querySelector('tbody')!.id);
 
 /** Text/background pairs under WCAG AA (4.5:1), computed from the rendered colours. */
 function lowContrast(page: Page): Promise<string[]> {
@@ -229,8 +232,7 @@ describe('status page in Chromium', () => {
     const shot = await screenshot(phone.page, 'status-phone');
     expect(shot.width).toBe(PHONE.width * 2);
     expect(await phone.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
-    const overflowing = () => [...document.querySelectorAll('.scroll')].filter((e) => e.scrollWidth > e.clientWidth).map((e) => e.querySelector('tbody')!.id);
-    expect(await phone.page.evaluate(overflowing)).toEqual([]);
+    expect(await phone.page.evaluate(overflowingTables)).toEqual([]);
     expect(await lowContrast(phone.page)).toEqual([]);
 
     // Traffic continues: two more sessions open, one more 4001; the page catches up on its own.
@@ -334,6 +336,52 @@ describe('status page in Chromium', () => {
     await screenshot(page, 'status-disconnected');
     // Failed fetches are the network's doing, not the page's: nothing else went wrong.
     expect(problems.filter((p) => !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(p))).toEqual([]);
+  });
+
+  it('fits a phone with the figures of a busy, long-running proxy: hour-long sessions, slow pings, counts in the thousands', async () => {
+    const window = new StatusWindow({ windowMs: 900_000, abnormalCloseRatio: 0.05, abnormalDisconnectRatio: 0.02 });
+    const info = { id: 1, route: 'all', backend: 'b1', pool: 'main', openedAt: 0, clientIp: '127.0.0.1' };
+    for (let i = 0; i < 12_345; i++) {
+      window.sessionClose(info, { code: i % 4 === 0 ? 1001 : 1000, initiator: i % 3 === 0 ? 'backend' : 'client', durationS: 3600, messagesC2B: 1, messagesB2C: 1 });
+      window.ping(info, 'client', 0.0999);
+      window.ping(info, 'backend', 9.99);
+    }
+    // Session lengths since start, as /metrics has them: 1,234,567 sessions, most of them minutes to hours long.
+    const buckets: [string, number][] = [['60', 100_000], ['600', 400_000], ['3600', 900_000], ['86400', 1_234_567], ['+Inf', 1_234_567]];
+    const metrics = buckets.map(([le, n]) => `wstap_session_duration_bucket{le="${le}"} ${n}`).join('\n') + '\n';
+    const server = createAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      snapshot: () => ({
+        uptimeS: 3_000_000,
+        listening: true,
+        draining: false,
+        activeSessions: 123_456,
+        pendingHandshakes: 12,
+        backends: [{ pool: 'main', id: 'b1', url: 'ws://x', up: true, active: 123_456 }],
+        routes: [{ name: 'all', pool: 'main', healthy: true }],
+      }),
+      statusReport: () => window.report(),
+      metrics: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(metrics);
+      },
+      logger: silentLogger(),
+    });
+    cleanups.push(() => server.close());
+    const { port } = await server.listen();
+
+    const phone = await newPage({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    await phone.page.goto(`http://127.0.0.1:${port}/`);
+    await phone.page.waitForFunction(() => document.querySelector('[data-testid="session-count"]')?.textContent === '1,234,567', null, { timeout: 5000 });
+    await phone.page.waitForFunction(() => document.querySelector('[data-testid="ping-backend-count"]')?.textContent === '12,345', null, { timeout: 5000 });
+    expect(await text(phone.page, 'session-p50')).toMatch(/^\d+\.\d min$/);
+    expect(await text(phone.page, 'session-p99')).toMatch(/^\d+\.\d h$/);
+    expect(await text(phone.page, 'ping-client-p50')).toMatch(/^\d\d\.\d ms$/); // the window's estimate of 99.9 ms
+    expect(await text(phone.page, 'ping-backend-p50')).toMatch(/^\d+\.\d\d s$/);
+    await screenshot(phone.page, 'status-phone-busy');
+    expect(await phone.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    expect(await phone.page.evaluate(overflowingTables)).toEqual([]);
   });
 
   it('fails with the install command when Chromium is missing', async () => {
