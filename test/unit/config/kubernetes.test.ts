@@ -181,7 +181,8 @@ describe('config/kubernetes.yaml', () => {
       return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
     };
     expect(mib(requests?.memory)).toBeLessThanOrEqual(mib(limits?.memory));
-    // README "Scaling out": ~80 MB at start, 8–10 KB per idle session.
+    // README "Scaling out": ~80 MB at start, ~6 KB per idle session; 10 KB each leaves room
+    // for the socket buffers of busy ones.
     const max = wstap.limits.max_connections;
     expect(max).toBeGreaterThan(0);
     expect(80 + (max * 10) / 1024).toBeLessThan(mib(limits?.memory));
