@@ -371,7 +371,8 @@ describe('status page in Chromium', () => {
     cleanups.push(() => server.close());
     const { port } = await server.listen();
 
-    const phone = await newPage({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    // en-US: the counts awaited below are written with its separators, whatever the machine's locale.
+    const phone = await newPage({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-US' });
     await phone.page.goto(`http://127.0.0.1:${port}/`);
     await phone.page.waitForFunction(() => document.querySelector('[data-testid="session-count"]')?.textContent === '1,234,567', null, { timeout: 5000 });
     await phone.page.waitForFunction(() => document.querySelector('[data-testid="ping-backend-count"]')?.textContent === '12,345', null, { timeout: 5000 });
