@@ -87,7 +87,7 @@ if (opt.help) {
       '  --json FILE          also write every raw measurement to FILE',
       '  --markdown           print the table as Markdown',
       '  --dist DIR           built wstap (default dist/; build: npx tsc -p tsconfig.build.json)',
-      '  --wstap-node-args=S  extra node flags for the wstap processes (note the =), e.g. --wstap-node-args="--max-semi-space-size=16"',
+      '  --wstap-node-args=S  extra node flags for the wstap (and node-pipe) processes (note the =), e.g. --wstap-node-args="--max-semi-space-size=16"',
       '  --heartbeat D        heartbeat.interval of the metrics-on wstap (default 30s; timeout is half of it, at most 10s)',
       '  --prof DIR           CPU-profile every wstap process (node --cpu-prof --cpu-prof-dir=DIR)',
       '  --keep               keep the temp dir (configs, logs)',
@@ -104,6 +104,8 @@ const durOverride = opt.duration !== undefined ? Math.round(1000 * Number(opt.du
 const dur = (full) => durOverride ?? (quick ? 700 : full);
 /** --idle-hold: ms the idle scenario lets the proxy settle (V8 gives memory back after ~20–40 s without allocation). */
 const idleHoldMs = Math.round(1000 * Number(opt['idle-hold'] ?? 0));
+/** --wstap-node-args: node flags for the Node targets (wstap and node-pipe alike). */
+const nodeFlags = opt['wstap-node-args'] ? opt['wstap-node-args'].split(/\s+/).filter(Boolean) : [];
 const scenarios = (opt.only ? opt.only.split(',') : SCENARIO_NAMES).map((s) => s.trim()).filter(Boolean);
 for (const s of scenarios) if (!SCENARIO_NAMES.includes(s)) fail(`unknown scenario "${s}" (known: ${SCENARIO_NAMES.join(', ')})`);
 let targets = (opt.targets ? opt.targets.split(',') : ALL_TARGETS).map((s) => s.trim()).filter(Boolean);
@@ -287,10 +289,9 @@ async function runOne(scnName, target) {
       sessions,
       heartbeat: opt.heartbeat,
       heartbeatTimeout: opt.heartbeat ? `${Math.min(10_000, Math.max(1, Math.floor(durationMs(opt.heartbeat) / 2)))}ms` : undefined,
-      nodeArgs: [
-        ...(opt['wstap-node-args'] ? opt['wstap-node-args'].split(/\s+/).filter(Boolean) : []),
-        ...(opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opt.prof)}`] : []),
-      ],
+      nodeArgs: [...nodeFlags, ...(opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opt.prof)}`] : [])],
+      nodeFlags,
+      maxMs: maxMs + 30_000,
     });
     await sleep(quick ? 100 : 500);
     check();
@@ -461,8 +462,9 @@ const RATIOS = [
   ['wstap-bare', 'nginx-64k', 'bare/ngx64'],
   ['wstap-bare', 'haproxy', 'bare/hap'],
   ['wstap', 'wstap-bare', 'on/bare'],
-  ['wstap', 'node-floor', 'wstap/floor'],
-  ['node-floor', 'nginx', 'floor/ngx'],
+  ['wstap', 'node-pipe', 'wstap/pipe'],
+  ['node-pipe', 'nginx', 'pipe/ngx'],
+  ['node-pipe', 'nginx-64k', 'pipe/ngx64'],
   ['wstap-2w', 'wstap', '2w/1w'],
 ];
 

@@ -11,8 +11,8 @@
  *   nginx       nginx -c, worker_processes 1, default buffers (proxy_buffer_size 4k)
  *   nginx-64k   the same with proxy_buffer_size 64k (the fair peer for bulk streams)
  *   haproxy     haproxy -f -db, nbthread 1, mode http, timeout tunnel
- *   node-floor  node-floor.mjs: the least a Node passthrough does (forward the request head,
- *               then pipe bytes both ways): what Node itself costs, under any wstap
+ *   node-pipe   node-pipe.mjs: a plain Node passthrough (forward the request head, then
+ *               stream.pipe both ways, nothing parsed): what any Node relay pays
  *
  * All single-threaded (one worker / one thread / one event loop), like for like on 2 cores,
  * except wstap-2w, which is there to show what a second core buys.
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childrenOf, freePort, startProcess, waitForPort, which, alive } from './lib.mjs';
 
-export const ALL_TARGETS = ['direct', 'wstap', 'wstap-bare', 'wstap-2w', 'nginx', 'nginx-64k', 'haproxy', 'node-floor'];
+export const ALL_TARGETS = ['direct', 'wstap', 'wstap-bare', 'wstap-2w', 'nginx', 'nginx-64k', 'haproxy', 'node-pipe'];
 
 /** Targets that run on more than one core: never pinned to one. */
 export function multiCore(target) {
@@ -39,7 +39,8 @@ export function binaryOf(target) {
 /**
  * Start `target` in front of the backend on `backendPort`.
  * Returns { port, rec, pids() } — pids() lists every process whose CPU/RSS counts as the proxy's.
- * ctx: { dir, dist, cpus, nofile, sessions, nodeArgs, heartbeat, heartbeatTimeout }
+ * ctx: { dir, dist, cpus, nofile, sessions, nodeArgs, nodeFlags, maxMs, heartbeat, heartbeatTimeout }
+ * (nodeArgs: node flags for wstap, profiling included; nodeFlags: the same without profiling)
  */
 export async function startTarget(target, backendPort, ctx) {
   if (target === 'direct') return { port: backendPort, rec: undefined, pids: () => [] };
@@ -169,9 +170,11 @@ export async function startTarget(target, backendPort, ctx) {
       nofile: ctx.nofile,
       logFile: join(dir, 'haproxy.log'),
     });
-  } else if (target === 'node-floor') {
-    const args = JSON.stringify({ port, backendPort });
-    rec = startProcess(target, [process.execPath, ...(ctx.nodeArgs ?? []), fileURLToPath(new URL('node-floor.mjs', import.meta.url)), args], {
+  } else if (target === 'node-pipe') {
+    // The same Node flags as wstap (--wstap-node-args), for a like-for-like comparison; never
+    // profiled (--prof is for wstap's code).
+    const args = JSON.stringify({ port, backendPort, maxMs: ctx.maxMs });
+    rec = startProcess(target, [process.execPath, ...(ctx.nodeFlags ?? []), fileURLToPath(new URL('node-pipe.mjs', import.meta.url)), args], {
       cpus: ctx.cpus,
       nofile: ctx.nofile,
       logFile: join(dir, `${target}.log`),

@@ -1,13 +1,14 @@
 /**
- * The `node-floor` bench target: the least a WebSocket passthrough in Node can do, to show
- * what share of wstap's cost is Node's own (research/performance.md: "the ~40-line Node pipe
- * proxy as the floor for what Node can do").
+ * The `node-pipe` bench target: a plain Node WebSocket passthrough (the research's node-mini,
+ * research/performance.md §2), to show how much of wstap's cost any Node relay pays.
  *
  * An http server takes the upgrade, opens a TCP connection to the backend, writes the client's
- * request head to it as it came (raw header list), and from then on pipes bytes both ways: the
- * backend's 101 reaches the client as bytes like everything after it. No frame parsing, no
- * validation of the 101, no metrics, no timers, no state per session beyond the two sockets and
- * their pipes, nothing from the handshake kept. Not a proxy to use: a measuring stick.
+ * request head to it as it came (raw header list), and from then on pipes bytes both ways with
+ * `stream.pipe`: the backend's 101 reaches the client as bytes like everything after it. No frame
+ * parsing, no validation of the 101, no metrics, no timers; its closures hold only the two
+ * sockets. It is the ordinary way to write a relay in Node, not the cheapest: each read
+ * allocates a buffer and goes through Node's stream machinery (wstap reads into reused buffers).
+ * Not a proxy to use: a measuring stick.
  *
  * argv[2]: JSON { port, backendPort, maxMs } — listens on 127.0.0.1:port, exits by itself
  * after maxMs whatever happens (or on SIGTERM).
