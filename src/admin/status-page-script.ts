@@ -24,6 +24,10 @@ const $ = (id) => document.getElementById(id);
 const codeName = (c) => NAMES[c] || (c >= 3000 && c < 4000 ? 'registered by a library' : c >= 4000 && c < 5000 ? 'application-defined' : 'unknown');
 const pct = (r) => (r * 100).toFixed(r < 0.1 ? 1 : 0).replace(/\\.0$/, '') + '%';
 const num = (v) => typeof v === 'number' ? v.toLocaleString() : '—';
+// Counts from a million up as "12.3M" (three significant digits): the latency table has four
+// figures in a row and must fit a phone; /status and /metrics have the exact numbers.
+const COMPACT = new Intl.NumberFormat(undefined, { notation: 'compact', maximumSignificantDigits: 3 });
+const count = (v) => typeof v === 'number' && v >= 1e6 ? COMPACT.format(v) : num(v);
 const ms = (v) => v == null ? '—' : v >= 1000 ? (v / 1000).toFixed(2) + ' s' : v < 1 ? v.toPrecision(2) + ' ms' : v.toFixed(v < 100 ? 1 : 0) + ' ms';
 const secs = (v) => v == null ? '—' : v < 1 ? ms(v * 1000) : v < 60 ? v.toFixed(1) + ' s' : v < 3600 ? (v / 60).toFixed(1) + ' min' : (v / 3600).toFixed(1) + ' h';
 const bytes = (v) => v < 1024 ? Math.round(v) + ' B' : v < 1048576 ? (v / 1024).toFixed(1) + ' kB' : (v / 1048576).toFixed(1) + ' MB';
@@ -179,9 +183,9 @@ function render(s) {
   const sq = session && session !== 'off' ? session : null;
   fill('latency', [...lat, ['session']], (l) => l[0], (l) => l[0] === 'session'
     ? [['Session length', '', 'session', 'since start'], [secs(sq && sq.p50), 'n', 'session-p50'],
-      [secs(sq && sq.p95), 'n', 'session-p95'], [secs(sq && sq.p99), 'n', 'session-p99'], [sq ? num(sq.count) : '—', 'n', 'session-count']]
+      [secs(sq && sq.p95), 'n', 'session-p95'], [secs(sq && sq.p99), 'n', 'session-p99'], [sq ? count(sq.count) : '—', 'n', 'session-count']]
     : [[l[1], '', 'ping-' + l[0], num(l[2].timeouts) + ' timeouts'], [ms(l[2].p50_ms), 'n', 'ping-' + l[0] + '-p50'], [ms(l[2].p95_ms), 'n', 'ping-' + l[0] + '-p95'],
-      [ms(l[2].p99_ms), 'n', 'ping-' + l[0] + '-p99'], [num(l[2].count), 'n', 'ping-' + l[0] + '-count']], '');
+      [ms(l[2].p99_ms), 'n', 'ping-' + l[0] + '-p99'], [count(l[2].count), 'n', 'ping-' + l[0] + '-count']], '');
   setText('latency-note', session === 'off' ? 'Session lengths come from /metrics, which is off (telemetry.prometheus: false).' : '');
 
   fill('backends', s.backends, (b) => b.pool + '/' + b.id, (b) => [[b.id, '', 'backend-' + b.pool + '/' + b.id, 'pool ' + b.pool],
