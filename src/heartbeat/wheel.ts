@@ -29,6 +29,8 @@ export class TimerWheel {
   #keys: number[] = [];
   #timer: NodeJS.Timeout | undefined;
   #timerSlot = Infinity;
+  /** Inside #fire: schedule() leaves the timer to #fire, which arms it for the earliest slot. */
+  #firing = false;
   readonly #now: () => number;
 
   constructor(granularityMs = 50, now: () => number = () => performance.now()) {
@@ -49,7 +51,7 @@ export class TimerWheel {
     }
     set.add(item);
     item.wheelSlot = slot;
-    if (slot < this.#timerSlot) this.#arm(slot);
+    if (slot < this.#timerSlot && !this.#firing) this.#arm(slot);
   }
 
   cancel(item: Wakeable): void {
@@ -95,20 +97,30 @@ export class TimerWheel {
     this.#timerSlot = Infinity;
     const now = this.#now();
     const due = Math.floor(now / this.#g);
-    while (this.#keys.length > 0 && this.#keys[0]! <= due) {
-      const slot = this.#keys.shift()!;
-      const set = this.#slots.get(slot)!;
-      this.#slots.delete(slot);
-      for (const item of set) {
-        item.wheelSlot = 0;
-        try {
-          item.wake(now);
-        } catch {
-          // A session's bug must not stop the others' heartbeats.
+    // Items woken here reschedule themselves (a ping's pong deadline, the next ping). Were each
+    // of those to arm the timer, the first would set it to its own slot even when items already
+    // waiting are due sooner, and those would then wake only with it: up to a pong timeout late,
+    // all in one burst (seen as pings every 500 ms in bunches of a hundred sessions, with every
+    // message behind a bunch waiting for it). So the timer is armed once, after the loop.
+    this.#firing = true;
+    try {
+      while (this.#keys.length > 0 && this.#keys[0]! <= due) {
+        const slot = this.#keys.shift()!;
+        const set = this.#slots.get(slot)!;
+        this.#slots.delete(slot);
+        for (const item of set) {
+          item.wheelSlot = 0;
+          try {
+            item.wake(now);
+          } catch {
+            // A session's bug must not stop the others' heartbeats.
+          }
         }
       }
+    } finally {
+      this.#firing = false;
     }
-    if (this.#keys.length > 0 && this.#timer === undefined) this.#arm(this.#keys[0]!);
+    if (this.#keys.length > 0) this.#arm(this.#keys[0]!);
   };
 }
 
