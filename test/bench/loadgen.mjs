@@ -61,7 +61,21 @@ function reader(sock, onData) {
   });
 }
 
-/** Open `n` sessions, at most `inFlight` handshakes at a time. */
+/**
+ * Read a session from the moment it is open: its `counter` answers the proxy's heartbeat pings
+ * at once, even while other sessions are still opening (a session that left them unanswered for
+ * longer than `heartbeat.timeout` would be ended as dead). A mode sets `counter.onData`.
+ */
+function listen(s) {
+  s.counter = reader(s.sock, null);
+  if (s.rest.length) s.counter.push(s.rest);
+  s.sock.on('data', (d) => s.counter.push(d));
+  s.sock.on('error', () => errors++);
+  s.sock.resume();
+  return s;
+}
+
+/** Open `n` sessions, at most `inFlight` handshakes at a time, each read from its open on. */
 async function openMany(n, inFlight, path = '/') {
   const socks = new Array(n);
   let next = 0;
@@ -70,7 +84,7 @@ async function openMany(n, inFlight, path = '/') {
     while (next < n) {
       const i = next++;
       socks[i] = await rawUpgrade(cfg.port, path).then(
-        (r) => r,
+        (r) => listen(r),
         (e) => {
           errors++;
           if (errors < 3) send({ ev: 'warn', message: String(e.message ?? e) });
@@ -120,23 +134,19 @@ async function pingpong() {
   let recording = false;
   let running = true;
   let count = 0;
-  for (const { sock, rest } of socks) {
+  for (const { sock, counter } of socks) {
     let sentAt = 0;
     const fire = () => {
       sentAt = performance.now();
       sock.write(FRAME);
     };
-    const fr = reader(sock, () => {
+    counter.onData = () => {
       if (recording) {
         hist.record((performance.now() - sentAt) * 1000);
         count++;
       }
       if (running) fire();
-    });
-    if (rest.length) fr.push(rest);
-    sock.on('data', (d) => fr.push(d));
-    sock.on('error', () => errors++);
-    sock.resume();
+    };
     fire();
   }
   const res = await window(
@@ -157,7 +167,7 @@ async function openLoop() {
   const rate = cfg.rate;
   const hist = new Histogram(); // from the actual send: what the path adds
   const histSched = new Histogram(); // from the scheduled send: includes the generator's own lag
-  const conns = socks.map(({ sock, rest }) => ({ sock, rest, q: [], qs: [], qh: 0 }));
+  const conns = socks.map(({ sock, counter }) => ({ sock, counter, q: [], qs: [], qh: 0 }));
   let measuring = false;
   let winFrom = Infinity;
   let winTo = Infinity;
@@ -165,7 +175,7 @@ async function openLoop() {
   let recvInWin = 0;
   let dropped = 0;
   for (const c of conns) {
-    const fr = reader(c.sock, () => {
+    c.counter.onData = () => {
       const intended = c.q[c.qh];
       const sentAt = c.qs[c.qh++];
       if (c.qh === c.q.length) {
@@ -179,11 +189,7 @@ async function openLoop() {
         histSched.record((now - intended) * 1000);
         recvInWin++;
       }
-    });
-    if (c.rest.length) fr.push(c.rest);
-    c.sock.on('data', (d) => fr.push(d));
-    c.sock.on('error', () => errors++);
-    c.sock.resume();
+    };
   }
   const t0 = performance.now();
   const interval = 1000 / rate;
@@ -240,14 +246,7 @@ async function openLoop() {
 
 async function flood() {
   const { socks } = await openMany(cfg.conns, 50, `/floodraw?size=${cfg.size}`);
-  const counters = socks.map(({ sock }) => reader(sock, null));
-  socks.forEach(({ sock, rest }, i) => {
-    const fc = counters[i];
-    if (rest.length) fc.push(rest);
-    sock.on('data', (d) => fc.push(d));
-    sock.on('error', () => errors++);
-    sock.resume();
-  });
+  const counters = socks.map(({ counter }) => counter);
   let b0 = 0;
   let f0 = 0;
   const sum = (k) => counters.reduce((a, c) => a + c[k], 0);
@@ -267,17 +266,13 @@ async function idle() {
   if (cmd.cmd !== 'open') throw new Error('idle: expected open');
   const { socks, openMs } = await openMany(cfg.conns, 200);
   // Every session reads (and answers heartbeats); `pending` is its echo callback, if any.
-  const sessions = socks.map(({ sock, rest }) => {
+  const sessions = socks.map(({ sock, counter }) => {
     const ses = { sock, pending: null };
-    const fr = reader(sock, () => {
+    counter.onData = () => {
       const p = ses.pending;
       ses.pending = null;
       if (p) p();
-    });
-    if (rest.length) fr.push(rest);
-    sock.on('data', (d) => fr.push(d));
-    sock.on('error', () => errors++);
-    sock.resume();
+    };
     return ses;
   });
   send({ ev: 'opened', opened: socks.length, openMs, errors });

@@ -300,6 +300,7 @@ async function runOne(scnName, target) {
       ipc: true,
       cpus: pin ? otherCpus : undefined,
       nofile,
+      logFile: join(tmp, 'loadgen.log'),
     });
     const lbox = mailbox(loader);
     const proxyPids = tgt.pids();
