@@ -18,6 +18,30 @@ export function closeCodeOf(payload: Buffer): number {
 }
 
 /**
+ * Random bytes from the CSPRNG, drawn 8 KiB at a time (as `ws` draws its mask keys): one
+ * `randomFillSync` per 2,048 words instead of one per frame, which was 7% of the proxy's busy
+ * time with heartbeats every 3 s on 10k sessions.
+ */
+const randomPool = Buffer.allocUnsafe(8 * 1024);
+let randomAt = randomPool.length;
+
+/** The offset of 4 fresh random bytes in `randomPool`. */
+function nextRandom4(): number {
+  if (randomAt + 4 > randomPool.length) {
+    randomFillSync(randomPool);
+    randomAt = 0;
+  }
+  const at = randomAt;
+  randomAt += 4;
+  return at;
+}
+
+/** A fresh random 32-bit word (heartbeat nonces). */
+export function randomWord(): number {
+  return randomPool.readUInt32BE(nextRandom4());
+}
+
+/**
  * Build a control frame. Toward a server it must be masked with a fresh key from a strong
  * source of entropy (§5.3); toward a client it must not be (§5.1). RSV bits stay clear:
  * control frames are never compressed (RFC 7692 §6.1).
@@ -33,7 +57,8 @@ export function controlFrame(opcode: number, payload: Buffer, mask: boolean): Bu
     payload.copy(frame, 2);
     return frame;
   }
-  randomFillSync(frame, 2, 4);
+  const at = nextRandom4();
+  randomPool.copy(frame, 2, at, at + 4);
   for (let i = 0; i < len; i++) frame[6 + i] = payload[i]! ^ frame[2 + (i & 3)]!;
   return frame;
 }

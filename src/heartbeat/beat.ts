@@ -18,7 +18,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { Leg } from '../events.js';
-import { controlFrame } from '../frames/close.js';
+import { controlFrame, randomWord } from '../frames/close.js';
 import { Opcode } from '../frames/constants.js';
 import { nowMs, type TimerWheel, type Wakeable } from './wheel.js';
 
@@ -26,9 +26,6 @@ import { nowMs, type TimerWheel, type Wakeable } from './wheel.js';
 const MAGIC = 0x77737470;
 const PAYLOAD_LEN = 12;
 
-/** Random bytes drawn in batches, so a ping costs no syscall and no allocation of its own. */
-const pool = Buffer.allocUnsafe(4 * 512);
-let poolAt = pool.length;
 const scratch = Buffer.allocUnsafe(PAYLOAD_LEN);
 /**
  * The payload after the magic: this process's random word, then the ping's own 30 random bits.
@@ -186,12 +183,7 @@ export class SessionBeat implements Wakeable {
   }
 
   private ping(leg: Leg, b: LegBeat): void {
-    if (poolAt + 4 > pool.length) {
-      randomFillSync(pool);
-      poolAt = 0;
-    }
-    b.nonce = pool.readUInt32BE(poolAt) >>> 2;
-    poolAt += 4;
+    b.nonce = randomWord() >>> 2;
     scratch.writeUInt32BE(MAGIC, 0);
     scratch.writeUInt32BE(PROCESS_NONCE, 4);
     scratch.writeUInt32BE(b.nonce, 8);

@@ -110,3 +110,10 @@ describe('controlFrame and closeCodeOf, edges', () => {
     expect(closeCodeOf(hex('03'))).toBe(1005);
   });
 });
+
+it('each masked frame has a fresh key, across more frames than one batch of random bytes holds', () => {
+  const keys = new Set<string>();
+  for (let i = 0; i < 5000; i++) keys.add(controlFrame(0x9, Buffer.alloc(0), true).subarray(2, 6).toString('hex'));
+  // 5,000 draws of 32 random bits repeat one about once in 340 runs; more than one means reused keys.
+  expect(keys.size).toBeGreaterThanOrEqual(4999);
+});
