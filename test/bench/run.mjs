@@ -289,8 +289,8 @@ async function runOne(scnName, target) {
       sessions,
       heartbeat: opt.heartbeat,
       heartbeatTimeout: opt.heartbeat ? `${Math.min(10_000, Math.max(1, Math.floor(durationMs(opt.heartbeat) / 2)))}ms` : undefined,
-      nodeArgs: [...nodeFlags, ...(opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opt.prof)}`] : [])],
-      nodeFlags,
+      nodeArgs: nodeFlags,
+      profArgs: opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opt.prof)}`] : [],
       maxMs: maxMs + 30_000,
     });
     await sleep(quick ? 100 : 500);

@@ -39,8 +39,8 @@ export function binaryOf(target) {
 /**
  * Start `target` in front of the backend on `backendPort`.
  * Returns { port, rec, pids() } — pids() lists every process whose CPU/RSS counts as the proxy's.
- * ctx: { dir, dist, cpus, nofile, sessions, nodeArgs, nodeFlags, maxMs, heartbeat, heartbeatTimeout }
- * (nodeArgs: node flags for wstap, profiling included; nodeFlags: the same without profiling)
+ * ctx: { dir, dist, cpus, nofile, sessions, nodeArgs, profArgs, maxMs, heartbeat, heartbeatTimeout }
+ * (nodeArgs: node flags for every Node target; profArgs: profiling flags, for wstap only)
  */
 export async function startTarget(target, backendPort, ctx) {
   if (target === 'direct') return { port: backendPort, rec: undefined, pids: () => [] };
@@ -77,7 +77,7 @@ export async function startTarget(target, backendPort, ctx) {
     );
     // The environment must not turn OTLP on behind our back.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
-    rec = startProcess(target, [process.execPath, ...(ctx.nodeArgs ?? []), join(ctx.dist, 'cli.js'), 'serve', '--config', file], {
+    rec = startProcess(target, [process.execPath, ...(ctx.nodeArgs ?? []), ...(ctx.profArgs ?? []), join(ctx.dist, 'cli.js'), 'serve', '--config', file], {
       cpus: ctx.cpus,
       nofile: ctx.nofile,
       env,
@@ -174,7 +174,7 @@ export async function startTarget(target, backendPort, ctx) {
     // The same Node flags as wstap (--wstap-node-args), for a like-for-like comparison; never
     // profiled (--prof is for wstap's code).
     const args = JSON.stringify({ port, backendPort, maxMs: ctx.maxMs });
-    rec = startProcess(target, [process.execPath, ...(ctx.nodeFlags ?? []), fileURLToPath(new URL('node-pipe.mjs', import.meta.url)), args], {
+    rec = startProcess(target, [process.execPath, ...(ctx.nodeArgs ?? []), fileURLToPath(new URL('node-pipe.mjs', import.meta.url)), args], {
       cpus: ctx.cpus,
       nofile: ctx.nofile,
       logFile: join(dir, `${target}.log`),
